@@ -1,0 +1,137 @@
+/// An open TCP or TLS connection set up by libcurl, with `async` send and receive.
+///
+/// Get one from ``CurlMulti/connect(to:options:)`` or ``CurlMulti/withConnection(to:options:isolation:_:)``.
+/// `send` and `receive` call `curl_easy_send` / `curl_easy_recv`; when the socket is not ready
+/// they suspend, without polling or blocking a thread, until the engine's event loop sees it
+/// ready.
+///
+/// ## Concurrency
+/// A connection is full duplex: one task may wait in ``receive(maxLength:)`` while another
+/// calls ``send(_:)-([UInt8])``. Operations in the *same* direction must be sequential: a second
+/// receive (or ``chunks`` iteration) while one is waiting throws
+/// ``ConnectionError/Code/receiveInProgress``, and a second concurrent send throws
+/// ``ConnectionError/Code/sendInProgress``. Nothing is ever interleaved or lost.
+///
+/// ## Cancellation
+/// - A cancelled `receive` throws `CancellationError`, consumes no bytes, and leaves the
+///   connection usable; so does a cancelled ``receive(exactly:)``, which gives back what it had
+///   read.
+/// - A `send` cancelled before any byte was written throws `CancellationError` and leaves the
+///   connection usable. Cancelled after a partial write, it closes the connection (the peer saw
+///   a torn message) and throws ``ConnectionError/Code/sendCancelled`` with the byte count.
+///
+/// ## Closing
+/// ``close()`` is idempotent and wakes pending operations with ``ConnectionError/Code/closed``.
+/// Dropping the last reference to an open connection closes it too.
+public final class AsyncConnection: Sendable {
+    /// The engine that owns this connection's easy handle and socket.
+    public let multi: CurlMulti
+    let id: ConnectionID
+    let target: ConnectionTarget
+
+    init(multi: CurlMulti, id: ConnectionID, target: ConnectionTarget) {
+        self.multi = multi
+        self.id = id
+        self.target = target
+    }
+
+    deinit {
+        // Safe from any thread: the close runs later on the engine's queue.
+        let id = self.id
+        multi.onEngineQueue { $0.close(id) }
+    }
+
+    /// The host the connection was opened to, as written in the URL.
+    public var host: String { target.host }
+
+    /// The port the connection was opened to.
+    public var port: Int { target.port }
+
+    /// Whether libcurl runs TLS to the peer (`tls://` and `https://` URLs).
+    public var usesTLS: Bool { target.usesTLS }
+
+    // MARK: Sending
+
+    /// Writes all of `bytes`, suspending while the peer is not reading fast enough.
+    ///
+    /// - Throws: ``CurlError`` with ``CurlError/Code/sendError`` if the peer reset or closed the
+    ///   connection; ``ConnectionError`` when the connection is closed or another send is in
+    ///   progress; `CancellationError` or ``ConnectionError/Code/sendCancelled`` on cancellation
+    ///   (see the type's discussion).
+    public func send(_ bytes: [UInt8]) async throws {
+        try await multi.send(id, bytes)
+    }
+
+    /// Writes the UTF-8 encoding of `string`.
+    public func send(_ string: String) async throws {
+        try await multi.send(id, Array(string.utf8))
+    }
+
+    /// Writes the bytes of `buffer`; they are copied before the call returns or suspends.
+    public func send(_ buffer: UnsafeRawBufferPointer) async throws {
+        try await multi.send(id, Array(buffer))
+    }
+
+    /// Writes all bytes of `bytes`.
+    public func send(_ bytes: some Sequence<UInt8>) async throws {
+        try await multi.send(id, Array(bytes))
+    }
+
+    /// Writes every chunk of `chunks` in order, suspending as needed, until the sequence ends.
+    ///
+    /// Useful to pipe one connection into another: `try await to.send(contentsOf: from.chunks)`.
+    /// - Throws: What ``send(_:)-([UInt8])`` throws, or what the sequence throws.
+    public func send<Chunks: AsyncSequence>(contentsOf chunks: Chunks) async throws where Chunks.Element == [UInt8] {
+        for try await chunk in chunks {
+            try await multi.send(id, chunk)
+        }
+    }
+
+    // MARK: Receiving
+
+    /// Returns the bytes available now, at most `maxLength`, suspending until at least one byte
+    /// has arrived; `nil` once the peer has closed its side of the stream.
+    ///
+    /// - Parameter maxLength: The most bytes to return; at least 1. Default 64 KiB.
+    /// - Throws: ``CurlError`` with ``CurlError/Code/recvError`` if the connection failed (for
+    ///   example, a reset); ``ConnectionError`` when the connection is closed or another receive
+    ///   is waiting; `CancellationError` on cancellation, with nothing consumed.
+    public func receive(maxLength: Int = 65536) async throws -> [UInt8]? {
+        try await multi.receive(id, maxLength: maxLength)
+    }
+
+    /// Returns exactly `count` bytes, waiting for as many segments as that takes.
+    ///
+    /// - Throws: ``ConnectionError/Code/unexpectedEndOfStream`` (with the bytes received so far
+    ///   in ``ConnectionError/byteCount``) if the stream ends first; otherwise what
+    ///   ``receive(maxLength:)`` throws. On any throw, the bytes already read stay in the
+    ///   connection for the next receive.
+    public func receive(exactly count: Int) async throws -> [UInt8] {
+        try await multi.receive(id, exactly: count)
+    }
+
+    /// The received bytes as an `AsyncSequence` of chunks, ending at end of stream.
+    ///
+    /// Chunks are read on demand, one `receive` per `next()`: a slow consumer slows the peer down
+    /// through TCP flow control instead of buffering without bound.
+    ///
+    /// ```swift
+    /// for try await chunk in connection.chunks {
+    ///     output.append(contentsOf: chunk)
+    /// }
+    /// ```
+    public var chunks: Chunks { Chunks(connection: self, maxLength: 65536) }
+
+    /// Like ``chunks``, with chunks of at most `maxLength` bytes.
+    public func chunks(maxLength: Int) -> Chunks {
+        Chunks(connection: self, maxLength: maxLength)
+    }
+
+    // MARK: Closing
+
+    /// Closes the connection and releases its socket and libcurl handle. Pending sends and
+    /// receives throw ``ConnectionError/Code/closed``. Calling it again does nothing.
+    public func close() async {
+        await multi.close(id)
+    }
+}

@@ -1,0 +1,100 @@
+import CCurl
+
+/// Identifies one connection inside its ``CurlMulti``; also stored as the easy handle's
+/// `CURLOPT_PRIVATE` so `CURLMSG_DONE` finds its record.
+struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
+    let rawValue: UInt64
+
+    var description: String { "#\(rawValue)" }
+}
+
+/// A suspended `send` or `receive` waiting for its socket to become ready.
+struct ReadinessWaiter {
+    /// Tells a cancellation apart from a later wait of the same connection and direction.
+    let token: UInt64
+    let continuation: CheckedContinuation<Void, any Error>
+}
+
+/// Everything the engine knows about one connection. Owned by the ``CurlMulti`` actor and only
+/// touched on its executor; the public ``AsyncConnection`` only holds its ``ConnectionID``.
+///
+/// The record is the single owner of the easy handle, its error buffer and trace box, and of
+/// every continuation the connection has suspended; ``CurlMulti`` releases them all in exactly
+/// one place (`discard`), whichever way the connection ends.
+final class ConnectionRecord {
+    enum State {
+        /// Added to the multi handle; `connect` waits in the continuation for `CURLMSG_DONE`.
+        case connecting(CheckedContinuation<Void, any Error>?)
+        /// Set up; the application owns the socket.
+        case open(socket: Int32)
+    }
+
+    let id: ConnectionID
+    let easy: UnsafeMutableRawPointer
+    let target: ConnectionTarget
+    var state: State
+
+    /// `CURLOPT_ERRORBUFFER`: libcurl writes the detailed message of the last failure here.
+    let errorBuffer: UnsafeMutablePointer<CChar>
+    /// Keeps the trace handler alive while libcurl holds a pointer to it.
+    let traceBox: Unmanaged<TraceBox>?
+
+    var readWaiter: ReadinessWaiter?
+    var writeWaiter: ReadinessWaiter?
+    /// One receive (or one send) at a time; a second one gets a usage error.
+    var isReceiving = false
+    var isSending = false
+
+    /// Bytes received but not yet handed out: read while attaching the connection after
+    /// connect, or given back by a cancelled `receive(exactly:)`. Served before the socket.
+    var unread: [UInt8] = []
+    /// The peer's end of stream has been seen (curl_easy_recv gave 0 bytes).
+    var sawEndOfStream = false
+    /// A receive error met while attaching, reported by the first `receive` after `unread`.
+    var pendingReceiveError: CurlError?
+
+    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget,
+         errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
+        self.id = id
+        self.easy = easy
+        self.target = target
+        self.state = .connecting(nil)
+        self.errorBuffer = errorBuffer
+        self.traceBox = traceBox
+    }
+
+    var socket: Int32? {
+        if case .open(let socket) = state { return socket }
+        return nil
+    }
+
+    /// The directions a suspended send or receive waits for.
+    var waiting: Readiness {
+        var waiting: Readiness = []
+        if readWaiter != nil { waiting.insert(.readable) }
+        if writeWaiter != nil { waiting.insert(.writable) }
+        return waiting
+    }
+
+    /// The error libcurl reported for `code`, with the error buffer's details when present.
+    func error(_ code: CURLcode) -> CurlError {
+        let message = String(cString: errorBuffer)
+        errorBuffer[0] = 0
+        return CurlError(code: CurlError.Code(code), message: message)
+    }
+
+    deinit {
+        // The engine frees everything in `discard`; reaching here with resources still owned
+        // would mean a leak, which the tests would also catch through the debug counters.
+        assert(readWaiter == nil && writeWaiter == nil, "connection \(id) dropped with a suspended waiter")
+    }
+}
+
+/// Holds a connection's trace handler for libcurl's `CURLOPT_DEBUGDATA`.
+final class TraceBox {
+    let handler: @Sendable (TraceEvent) -> Void
+
+    init(_ handler: @escaping @Sendable (TraceEvent) -> Void) {
+        self.handler = handler
+    }
+}

@@ -1,0 +1,110 @@
+import CCurl
+
+/// Where a connection goes: the user's URL checked and turned into the URL libcurl opens.
+///
+/// `tcp://host:port` becomes `http://host:port` and `tls://host:port` becomes
+/// `https://host:port`; with `CURLOPT_CONNECT_ONLY` libcurl then stops after TCP (and TLS) and
+/// sends no HTTP. `http://` and `https://` are accepted as they are, with their default ports.
+/// Everything is checked here, before any I/O, so a bad URL is a ``CurlError`` at once.
+struct ConnectionTarget: Hashable, Sendable {
+    /// The URL handed to `CURLOPT_URL`.
+    let curlURL: String
+    /// Whether libcurl will run TLS to the peer.
+    let usesTLS: Bool
+    /// The host as written (without IPv6 brackets).
+    let host: String
+    /// The port to connect to.
+    let port: Int
+
+    init(parsing url: String) throws(CurlError) {
+        let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty else {
+            throw CurlError(code: .urlMalformat, message: "'\(url)' is not a URL: expected scheme://host:port, such as tcp://127.0.0.1:6379")
+        }
+        let scheme = parts[0].lowercased()
+        let rest = parts[1]
+        let curlScheme: String
+        let defaultPort: Int?
+        switch scheme {
+        case "tcp": curlScheme = "http"; defaultPort = nil
+        case "tls": curlScheme = "https"; defaultPort = nil
+        case "http": curlScheme = "http"; defaultPort = 80
+        case "https": curlScheme = "https"; defaultPort = 443
+        default:
+            throw CurlError(code: .unsupportedProtocol, message: "unsupported scheme '\(scheme)' in '\(url)': use tcp://, tls://, http:// or https://")
+        }
+        let authorityEnd = rest.firstIndex(where: { (character: Character) -> Bool in
+            character == "/" || character == "?" || character == "#"
+        }) ?? rest.endIndex
+        let authority = rest[..<authorityEnd]
+        let trailer = rest[authorityEnd...]
+        if defaultPort == nil, !(trailer.isEmpty || trailer == "/") {
+            throw CurlError(code: .urlMalformat, message: "'\(url)': a \(scheme):// URL has no path, query or fragment; expected \(scheme)://host:port")
+        }
+        guard !authority.contains("@") else {
+            throw CurlError(code: .urlMalformat, message: "'\(url)': user names or passwords are not allowed in the connection URL")
+        }
+        let host: Substring
+        let portText: Substring?
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else {
+                throw CurlError(code: .urlMalformat, message: "'\(url)': IPv6 address lacks its closing ']'")
+            }
+            host = authority[authority.index(after: authority.startIndex)..<close]
+            let afterBracket = authority[authority.index(after: close)...]
+            if afterBracket.isEmpty {
+                portText = nil
+            } else if afterBracket.hasPrefix(":") {
+                portText = afterBracket.dropFirst()
+            } else {
+                throw CurlError(code: .urlMalformat, message: "'\(url)': unexpected text after the IPv6 address")
+            }
+        } else if let colon = authority.lastIndex(of: ":") {
+            host = authority[..<colon]
+            portText = authority[authority.index(after: colon)...]
+        } else {
+            host = authority
+            portText = nil
+        }
+        guard !host.isEmpty else {
+            throw CurlError(code: .urlMalformat, message: "'\(url)' has no host")
+        }
+        let hostIsValid = host.allSatisfy { character in
+            character.isASCII && (character.isLetter || character.isNumber || "-._~%:".contains(character))
+        }
+        guard hostIsValid else {
+            throw CurlError(code: .urlMalformat, message: "'\(url)': '\(host)' is not a valid host name or address")
+        }
+        let port: Int
+        if let portText {
+            guard let value = Int(portText), portText.allSatisfy(\.isASCII), (1...65535).contains(value) else {
+                throw CurlError(code: .urlMalformat, message: "'\(url)': port '\(portText)' is not a number from 1 to 65535")
+            }
+            port = value
+        } else if let defaultPort {
+            port = defaultPort
+        } else {
+            throw CurlError(code: .urlMalformat, message: "'\(url)' has no port: \(scheme):// needs one, as in \(scheme)://\(host):6379")
+        }
+        let hostInURL = host.contains(":") ? "[\(host)]" : String(host)
+        self.curlURL = "\(curlScheme)://\(hostInURL):\(port)\(defaultPort == nil ? "/" : String(trailer))"
+        self.usesTLS = curlScheme == "https"
+        self.host = String(host)
+        self.port = port
+        try Self.validateWithCurl(curlURL, original: url)
+    }
+
+    /// Lets libcurl's own URL parser have the last word, so that nothing it would reject later
+    /// reaches the network.
+    private static func validateWithCurl(_ curlURL: String, original: String) throws(CurlError) {
+        guard let handle = curl_url() else {
+            throw CurlError(code: .outOfMemory)
+        }
+        defer { curl_url_cleanup(handle) }
+        let result = curl_url_set(handle, CURLUPART_URL, curlURL, 0)
+        guard result == CURLUE_OK else {
+            let reason = String(cString: curl_url_strerror(result))
+            throw CurlError(code: .urlMalformat, message: "'\(original)': \(reason)")
+        }
+    }
+}

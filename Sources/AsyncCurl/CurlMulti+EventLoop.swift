@@ -1,0 +1,178 @@
+import CCurl
+import Dispatch
+import CEpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The event loop: libcurl's socket and timer callbacks feed the epoll set and the one timer;
+// the Dispatch read source on the epoll fd and the timer call `curl_multi_socket_action`, and
+// every action is followed by draining `curl_multi_info_read`. Everything here runs on the
+// engine's queue, isolated to the engine.
+
+/// `CURLMOPT_SOCKETFUNCTION`. libcurl calls it only from inside calls the engine makes on its
+/// own executor, so the engine is already isolated; it must not call libcurl back.
+let curlSocketCallback: curl_socket_callback = { _, socket, what, engine, _ in
+    guard let engine else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(engine).takeUnretainedValue().assumeIsolated { engine in
+        engine.curlWantsSocket(socket, what: what)
+    }
+    return 0
+}
+
+/// `CURLMOPT_TIMERFUNCTION`: one one-shot timer, replaced on every call.
+let curlTimerCallback: curl_multi_timer_callback = { _, timeoutMilliseconds, engine in
+    guard let engine else { return 0 }
+    Unmanaged<CurlMulti>.fromOpaque(engine).takeUnretainedValue().assumeIsolated { engine in
+        engine.curlWantsTimer(milliseconds: timeoutMilliseconds)
+    }
+    return 0
+}
+
+extension CurlMulti {
+    /// libcurl's complete wanted set for `socket`; `CURL_POLL_REMOVE` is the empty set.
+    func curlWantsSocket(_ socket: Int32, what: Int32) {
+        var interest: Readiness = []
+        switch what {
+        case CURL_POLL_IN: interest = .readable
+        case CURL_POLL_OUT: interest = .writable
+        case CURL_POLL_INOUT: interest = [.readable, .writable]
+        default: interest = []
+        }
+        apply(interests.setCurlInterest(interest, for: socket))
+    }
+
+    /// -1 stops the timer; 0 means "as soon as possible", but never from inside the callback,
+    /// which a Dispatch timer on the engine's queue guarantees.
+    func curlWantsTimer(milliseconds: Int) {
+        if milliseconds < 0 {
+            timer.schedule(deadline: .distantFuture)
+        } else {
+            timer.schedule(deadline: .now() + .milliseconds(milliseconds))
+        }
+    }
+
+    /// Makes the epoll set match what the interest table says.
+    func apply(_ change: InterestTable.Change) {
+        guard let epoll else { return }
+        switch change {
+        case .none:
+            break
+        case .watch(let socket, let interest):
+            let failure = epoll.set(socket, interest: interest)
+            if failure != 0 {
+                // The fd is not pollable or already gone. A connection waiting on it is woken
+                // so its next curl_easy_send/recv reports the real error instead of hanging.
+                if let owner = interests[socket]?.owner {
+                    wake(owner, ready: [.readable, .writable])
+                }
+            }
+        case .unwatch(let socket):
+            epoll.remove(socket)
+        }
+    }
+
+    /// The epoll fd is readable: serve one batch of events. If more are ready, Dispatch calls
+    /// again, so one busy socket cannot starve the queue.
+    func handleReadiness() {
+        guard let epoll else { return }
+        let count = epoll.poll(into: events)
+        var actedOnCurl = false
+        for index in 0..<count {
+            let event = events[index]
+            let socket = event.data.fd
+            let ready = Epoll.readiness(of: event.events)
+            guard let entry = interests[socket] else {
+                // Nobody wants this fd any more; make sure it stops reporting.
+                epoll.remove(socket)
+                continue
+            }
+            if !entry.curl.isEmpty {
+                var bits: Int32 = 0
+                if ready.contains(.readable) { bits |= CURL_CSELECT_IN }
+                if ready.contains(.writable) { bits |= CURL_CSELECT_OUT }
+                if Epoll.isError(event.events) { bits |= CURL_CSELECT_ERR }
+                socketAction(socket, bits)
+                actedOnCurl = true
+            }
+            // Read again: curl may have changed or dropped the entry during the action.
+            if let entry = interests[socket], let owner = entry.owner {
+                wake(owner, ready: ready.intersection(entry.waiting))
+            }
+        }
+        if actedOnCurl { drainMessages() }
+    }
+
+    func handleTimer() {
+        socketAction(CURL_SOCKET_TIMEOUT, 0)
+        drainMessages()
+    }
+
+    func socketAction(_ socket: Int32, _ bits: Int32) {
+        guard let multi else { return }
+        var running: Int32 = 0
+        _ = curl_multi_socket_action(multi, socket, bits, &running)
+    }
+
+    /// Completes every connect that libcurl finished.
+    func drainMessages() {
+        guard let multi else { return }
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(multi, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            // Read the result before anything else can reuse the message's storage.
+            let result = message.pointee.data.result
+            var privateData: UnsafeMutableRawPointer?
+            _ = ac_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privateData)
+            let id = ConnectionID(rawValue: UInt64(UInt(bitPattern: privateData)))
+            guard let record = connections[id], record.easy == easy else { continue }
+            finishConnecting(record, result: result)
+        }
+    }
+
+    /// `CURLMSG_DONE` for a connect: hand the socket to the connection, or fail the connect.
+    private func finishConnecting(_ record: ConnectionRecord, result: CURLcode) {
+        guard case .connecting(let continuation) = record.state else { return }
+        var socket: curl_socket_t = -1
+        if result == CURLE_OK {
+            _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
+        }
+        guard result == CURLE_OK, socket >= 0 else {
+            let error = result == CURLE_OK
+                ? CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
+                : record.error(result)
+            discard(record)
+            if let continuation {
+                pendingContinuations -= 1
+                continuation.resume(throwing: error)
+            }
+            return
+        }
+        // curl watches nothing from here on; anything recorded for this fd number is stale.
+        apply(interests.reset(socket))
+        record.state = .open(socket: socket)
+        attach(record)
+        if let continuation {
+            pendingContinuations -= 1
+            continuation.resume()
+        }
+    }
+
+    /// One curl_easy_recv right after `CURLMSG_DONE` ties the connect-only connection to its
+    /// easy handle, so another transfer's cache pruning cannot close it (libcurl 7.88.1; see
+    /// the design notes). Whatever it reads is kept for the first `receive`.
+    private func attach(_ record: ConnectionRecord) {
+        var received = 0
+        let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, receiveBuffer.count, &received)
+        switch result {
+        case CURLE_OK where received == 0:
+            record.sawEndOfStream = true
+        case CURLE_OK:
+            record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+        case CURLE_AGAIN:
+            break  // The usual answer: nothing has arrived yet.
+        default:
+            record.pendingReceiveError = record.error(result)
+        }
+    }
+}

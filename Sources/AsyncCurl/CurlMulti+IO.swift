@@ -1,0 +1,235 @@
+import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Sending, receiving and closing: curl_easy_send / curl_easy_recv on the engine's executor,
+// suspending on CURLE_AGAIN until the epoll set reports the socket ready.
+
+extension CurlMulti {
+    // MARK: - Send
+
+    /// Writes all of `bytes`, suspending whenever the socket's send buffer is full.
+    func send(_ id: ConnectionID, _ bytes: [UInt8]) async throws {
+        let record = try openRecord(id)
+        guard !record.isSending else { throw ConnectionError.sendInProgress }
+        guard !bytes.isEmpty else { return }
+        try Task.checkCancellation()
+        record.isSending = true
+        defer { record.isSending = false }
+        var written = 0
+        while written < bytes.count {
+            var sent = 0
+            let result = bytes.withUnsafeBytes { buffer in
+                curl_easy_send(record.easy, buffer.baseAddress! + written, buffer.count - written, &sent)
+            }
+            written += sent
+            switch result {
+            case CURLE_OK:
+                continue
+            case CURLE_AGAIN:
+                do {
+                    try await waitUntilReady(record, .writable)
+                } catch is CancellationError where written > 0 {
+                    // The peer has a torn message: the connection cannot be used any more.
+                    close(id)
+                    throw ConnectionError.sendCancelled(bytesWritten: written)
+                }
+            default:
+                throw record.error(result)
+            }
+        }
+    }
+
+    // MARK: - Receive
+
+    /// Returns between 1 and `maxLength` bytes as soon as any are there, or `nil` at end of stream.
+    func receive(_ id: ConnectionID, maxLength: Int) async throws -> [UInt8]? {
+        guard maxLength > 0 else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(maxLength:) needs a maxLength of at least 1, not \(maxLength)")
+        }
+        let record = try openRecord(id)
+        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
+        record.isReceiving = true
+        defer { record.isReceiving = false }
+        return try await receiveSome(record, maxLength: maxLength)
+    }
+
+    /// Returns exactly `count` bytes. On a throw (end of stream, cancellation, error) the bytes
+    /// already read are given back to the connection, so nothing is lost.
+    func receive(_ id: ConnectionID, exactly count: Int) async throws -> [UInt8] {
+        guard count >= 0 else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(exactly:) needs a count of at least 0, not \(count)")
+        }
+        let record = try openRecord(id)
+        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
+        record.isReceiving = true
+        defer { record.isReceiving = false }
+        var result: [UInt8] = []
+        result.reserveCapacity(count)
+        do {
+            while result.count < count {
+                guard let chunk = try await receiveSome(record, maxLength: count - result.count) else {
+                    throw ConnectionError.unexpectedEndOfStream(received: result.count)
+                }
+                result.append(contentsOf: chunk)
+            }
+        } catch {
+            if !result.isEmpty, connections[id] === record {
+                record.unread.insert(contentsOf: result, at: 0)
+            }
+            throw error
+        }
+        return result
+    }
+
+    /// The receive loop: bytes kept back first, then curl_easy_recv until it has something,
+    /// waiting for readability on `CURLE_AGAIN`. curl is always asked before waiting, because
+    /// TLS may hold decrypted bytes while the socket itself is not readable.
+    private func receiveSome(_ record: ConnectionRecord, maxLength: Int) async throws -> [UInt8]? {
+        while true {
+            guard case .open = record.state, connections[record.id] === record else {
+                throw ConnectionError.closed
+            }
+            if !record.unread.isEmpty {
+                let take = min(maxLength, record.unread.count)
+                let bytes = Array(record.unread[..<take])
+                record.unread.removeFirst(take)
+                return bytes
+            }
+            if let error = record.pendingReceiveError {
+                record.pendingReceiveError = nil
+                throw error
+            }
+            if record.sawEndOfStream { return nil }
+            var received = 0
+            let capacity = min(maxLength, receiveBuffer.count)
+            let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, capacity, &received)
+            switch result {
+            case CURLE_OK where received == 0:
+                record.sawEndOfStream = true
+                return nil
+            case CURLE_OK:
+                return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+            case CURLE_AGAIN:
+                try await waitUntilReady(record, .readable)
+            default:
+                throw record.error(result)
+            }
+        }
+    }
+
+    // MARK: - Waiting for readiness
+
+    /// Suspends until the connection's socket is ready in `direction`, the connection closes
+    /// (throws ``ConnectionError/closed``) or the task is cancelled (throws `CancellationError`).
+    private func waitUntilReady(_ record: ConnectionRecord, _ direction: Readiness) async throws {
+        try Task.checkCancellation()
+        guard let socket = record.socket else { throw ConnectionError.closed }
+        lastWaitToken += 1
+        let token = lastWaitToken
+        let id = record.id
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let waiter = ReadinessWaiter(token: token, continuation: continuation)
+                if direction == .readable {
+                    record.readWaiter = waiter
+                } else {
+                    record.writeWaiter = waiter
+                }
+                pendingContinuations += 1
+                apply(interests.setWaiting(record.waiting, for: socket, owner: id))
+            }
+        } onCancel: {
+            self.onEngineQueue { $0.cancelWait(id, direction, token: token) }
+        }
+    }
+
+    /// Resumes the waiters of connection `id` for the directions in `ready`.
+    func wake(_ id: ConnectionID, ready: Readiness) {
+        guard !ready.isEmpty, let record = connections[id] else { return }
+        var resumed: [ReadinessWaiter] = []
+        if ready.contains(.readable), let waiter = record.readWaiter {
+            record.readWaiter = nil
+            resumed.append(waiter)
+        }
+        if ready.contains(.writable), let waiter = record.writeWaiter {
+            record.writeWaiter = nil
+            resumed.append(waiter)
+        }
+        guard !resumed.isEmpty else { return }
+        if let socket = record.socket {
+            apply(interests.setWaiting(record.waiting, for: socket, owner: id))
+        }
+        pendingContinuations -= resumed.count
+        for waiter in resumed { waiter.continuation.resume() }
+    }
+
+    private func cancelWait(_ id: ConnectionID, _ direction: Readiness, token: UInt64) {
+        guard let record = connections[id] else { return }
+        let waiter: ReadinessWaiter
+        if direction == .readable, let current = record.readWaiter, current.token == token {
+            waiter = current
+            record.readWaiter = nil
+        } else if direction == .writable, let current = record.writeWaiter, current.token == token {
+            waiter = current
+            record.writeWaiter = nil
+        } else {
+            return  // Already woken; the operation notices the cancellation itself.
+        }
+        if let socket = record.socket {
+            apply(interests.setWaiting(record.waiting, for: socket, owner: id))
+        }
+        pendingContinuations -= 1
+        waiter.continuation.resume(throwing: CancellationError())
+    }
+
+    // MARK: - Closing
+
+    /// Closes connection `id` if it is still open; waiting operations throw
+    /// ``ConnectionError/closed``. Idempotent.
+    func close(_ id: ConnectionID) {
+        guard let record = connections[id] else { return }
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+        if let waiter = record.readWaiter { waiters.append(waiter.continuation) }
+        if let waiter = record.writeWaiter { waiters.append(waiter.continuation) }
+        if case .connecting(let continuation?) = record.state { waiters.append(continuation) }
+        record.readWaiter = nil
+        record.writeWaiter = nil
+        discard(record)
+        pendingContinuations -= waiters.count
+        for continuation in waiters { continuation.resume(throwing: ConnectionError.closed) }
+    }
+
+    /// Takes a connection out of the engine and frees its libcurl resources. The caller has
+    /// already taken (and will resume) its continuations.
+    func discard(_ record: ConnectionRecord) {
+        guard connections.removeValue(forKey: record.id) != nil else { return }
+        if let socket = record.socket {
+            // Stop watching before curl closes the fd inside curl_multi_remove_handle, so the fd
+            // number can be reused at once without a stale registration.
+            apply(interests.reset(socket))
+        }
+        record.readWaiter = nil
+        record.writeWaiter = nil
+        if let multi {
+            curl_multi_remove_handle(multi, record.easy)
+        }
+        release(record)
+    }
+
+    /// Frees what a record owns; the easy handle must no longer be in the multi handle.
+    func release(_ record: ConnectionRecord) {
+        curl_easy_cleanup(record.easy)
+        record.errorBuffer.deallocate()
+        record.traceBox?.release()
+    }
+
+    /// The record of an open connection, or ``ConnectionError/closed``.
+    private func openRecord(_ id: ConnectionID) throws(ConnectionError) -> ConnectionRecord {
+        guard let record = connections[id], case .open = record.state else {
+            throw ConnectionError.closed
+        }
+        return record
+    }
+}

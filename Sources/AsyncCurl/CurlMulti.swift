@@ -1,0 +1,288 @@
+import CCurl
+import Dispatch
+import CEpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The engine: one libcurl multi handle, driven by a Dispatch event loop, that opens
+/// ``AsyncConnection``s.
+///
+/// libcurl does the connection set-up (DNS, TCP, proxies, TLS); the engine drives it with
+/// `curl_multi_socket_action` from one epoll set watched by one Dispatch source, and then hands
+/// the socket to an ``AsyncConnection`` whose `send` and `receive` suspend, rather than poll,
+/// when the socket is not ready.
+///
+/// ```swift
+/// let multi = CurlMulti()
+/// let reply = try await multi.withConnection(to: "tcp://127.0.0.1:6379") { connection in
+///     try await connection.send("PING\r\n")
+///     return try await connection.receive(maxLength: 64)
+/// }
+/// ```
+///
+/// One `CurlMulti` serves thousands of connections on one serial queue; most programs use
+/// ``shared``. The actor runs on that queue, so readiness events, libcurl callbacks and the
+/// connections' I/O never race each other.
+public actor CurlMulti {
+    /// A process-wide engine for programs that need only one.
+    public static let shared = CurlMulti()
+
+    let executor: DispatchQueueExecutor
+
+    /// The actor runs on the engine's serial queue, where the event sources fire too.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+
+    /// `nil` if libcurl or the epoll set could not be created; `connect` then throws `setupError`.
+    let multi: UnsafeMutableRawPointer?
+    let epoll: Epoll?
+    let setupError: CurlError?
+    let readinessSource: DispatchSourceRead?
+    let timer: DispatchSourceTimer
+
+    var interests = InterestTable()
+    var connections: [ConnectionID: ConnectionRecord] = [:]
+    var lastConnectionID: UInt64 = 0
+    var lastWaitToken: UInt64 = 0
+    /// Suspended continuations (connects and readiness waits), for the debug counters.
+    var pendingContinuations = 0
+
+    /// Where `epoll_wait` writes events; reused for every batch.
+    let events: UnsafeMutableBufferPointer<epoll_event>
+    /// Where `curl_easy_recv` writes before the bytes are copied into the caller's array;
+    /// one per engine is enough because the engine is serial.
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+
+    static let eventBatchSize = 256
+    static let receiveBufferSize = 256 * 1024
+
+    /// Creates an engine with its own multi handle, epoll set and serial queue.
+    ///
+    /// Creation does not fail: if libcurl or the kernel refuses a resource (for example, the
+    /// process is out of file descriptors), every ``connect(to:options:)`` throws a
+    /// ``CurlError`` that says so.
+    public init() {
+        let executor = DispatchQueueExecutor(label: "AsyncCurl.CurlMulti")
+        let timer = DispatchSource.makeTimerSource(queue: executor.queue)
+        self.executor = executor
+        self.events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
+        self.receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 16)
+        self.timer = timer
+
+        var setupError: CurlError?
+        let globalResult = ensureCurlGlobalInit()
+        if globalResult != CURLE_OK {
+            setupError = CurlError(code: CurlError.Code(globalResult), message: "curl_global_init failed")
+        }
+        var epoll: Epoll?
+        if setupError == nil {
+            epoll = Epoll()
+            if epoll == nil {
+                setupError = CurlError(code: .failedInit, message: "could not create an epoll set: \(String(cString: strerror(errno)))")
+            }
+        }
+        var multi: UnsafeMutableRawPointer?
+        if setupError == nil {
+            multi = curl_multi_init()
+            if multi == nil {
+                setupError = CurlError(code: .failedInit, message: "curl_multi_init failed")
+            }
+        }
+        var source: DispatchSourceRead?
+        if let epoll, let multi {
+            let readSource = DispatchSource.makeReadSource(fileDescriptor: epoll.fileDescriptor, queue: executor.queue)
+            // The epoll fd is closed only once Dispatch has stopped watching it, so its number
+            // cannot be reused while a source still refers to it.
+            readSource.setCancelHandler { epoll.close() }
+            source = readSource
+            self.multi = multi
+            self.epoll = epoll
+        } else {
+            epoll?.close()
+            if let multi { curl_multi_cleanup(multi) }
+            self.multi = nil
+            self.epoll = nil
+        }
+        self.readinessSource = source
+        self.setupError = setupError
+
+        guard let multi, let source else { return }
+        let engine = Unmanaged.passUnretained(self).toOpaque()
+        _ = ac_multi_setopt_socketfunction(multi, curlSocketCallback)
+        _ = ac_multi_setopt_pointer(multi, CURLMOPT_SOCKETDATA, engine)
+        _ = ac_multi_setopt_timerfunction(multi, curlTimerCallback)
+        _ = ac_multi_setopt_pointer(multi, CURLMOPT_TIMERDATA, engine)
+        source.setEventHandler { [weak self] in
+            self?.assumeIsolated { $0.handleReadiness() }
+        }
+        timer.setEventHandler { [weak self] in
+            self?.assumeIsolated { $0.handleTimer() }
+        }
+        timer.schedule(deadline: .distantFuture)
+        source.activate()
+        timer.activate()
+    }
+
+    /// Runs on the engine's queue, like everything else that touches libcurl.
+    isolated deinit {
+        // Every AsyncConnection and every pending connect holds a strong reference to the engine,
+        // so no connection can be live here; release whatever is left regardless.
+        timer.cancel()
+        readinessSource?.cancel()
+        if let multi {
+            // curl_multi_cleanup would call back into this object, which is going away.
+            _ = ac_multi_setopt_socketfunction(multi, nil)
+            _ = ac_multi_setopt_timerfunction(multi, nil)
+            for record in connections.values {
+                curl_multi_remove_handle(multi, record.easy)
+                release(record)
+            }
+            curl_multi_cleanup(multi)
+        }
+        events.deallocate()
+        receiveBuffer.deallocate()
+    }
+
+    // MARK: - Connecting
+
+    /// Opens a connection and returns it once TCP (and, for `tls://` and `https://`, TLS) is up,
+    /// through the proxy if one is set.
+    ///
+    /// - Parameters:
+    ///   - url: `tcp://host:port` for plain TCP, `tls://host:port` for TLS, or `http://` and
+    ///     `https://` URLs (which default to ports 80 and 443). IPv6 hosts go in brackets:
+    ///     `tcp://[::1]:6379`. No HTTP is spoken: the connection is raw.
+    ///   - options: Time limit, proxy, TLS and socket options.
+    /// - Returns: An open connection. Close it with ``AsyncConnection/close()``, or use
+    ///   ``withConnection(to:options:_:)`` to have it closed for you.
+    /// - Throws: ``CurlError`` with ``CurlError/Code/urlMalformat`` or
+    ///   ``CurlError/Code/unsupportedProtocol`` for a bad URL (before any I/O),
+    ///   ``CurlError/Code/couldNotResolveHost``, ``CurlError/Code/couldNotConnect``,
+    ///   ``CurlError/Code/operationTimedOut``, ``CurlError/Code/peerFailedVerification`` and
+    ///   others for set-up failures; `CancellationError` if the task is cancelled meanwhile, in
+    ///   which case everything the attempt used is released at once.
+    public func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
+        let target = try ConnectionTarget(parsing: url)
+        try Task.checkCancellation()
+        let record = try startConnecting(to: target, options: options)
+        let id = record.id
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                record.state = .connecting(continuation)
+                pendingContinuations += 1
+            }
+        } onCancel: {
+            self.onEngineQueue { $0.cancelConnect(id) }
+        }
+        return AsyncConnection(multi: self, id: id, target: target)
+    }
+
+    /// Opens a connection, runs `body` with it, and closes it on every way out: return, throw
+    /// and cancellation.
+    ///
+    /// ```swift
+    /// let greeting = try await CurlMulti.shared.withConnection(to: "tcp://127.0.0.1:25") { smtp in
+    ///     try await smtp.receive()
+    /// }
+    /// ```
+    ///
+    /// - Returns: What `body` returns.
+    /// - Throws: What ``connect(to:options:)`` or `body` throws.
+    /// `body` runs in the caller's isolation, so it may touch the caller's state freely.
+    public func withConnection<Result>(
+        to url: String,
+        options: ConnectionOptions = ConnectionOptions(),
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (AsyncConnection) async throws -> Result
+    ) async throws -> Result {
+        let connection = try await connect(to: url, options: options)
+        do {
+            let result = try await body(connection)
+            await connection.close()
+            return result
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
+    /// Runs `body` on the engine's queue, isolated to the engine. For work that arrives from
+    /// outside any task: cancellation handlers and `deinit`.
+    nonisolated func onEngineQueue(_ body: @escaping @Sendable (isolated CurlMulti) -> Void) {
+        executor.queue.async {
+            self.assumeIsolated { body($0) }
+        }
+    }
+
+    /// Creates the easy handle and adds it to the multi handle; `CURLMSG_DONE` completes it.
+    private func startConnecting(to target: ConnectionTarget, options: ConnectionOptions) throws(CurlError) -> ConnectionRecord {
+        if let setupError { throw setupError }
+        guard let multi, let easy = curl_easy_init() else {
+            throw CurlError(code: .failedInit, message: "curl_easy_init failed")
+        }
+        lastConnectionID += 1
+        let id = ConnectionID(rawValue: lastConnectionID)
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
+        let record = ConnectionRecord(id: id, easy: easy, target: target, errorBuffer: errorBuffer, traceBox: traceBox)
+        do {
+            try EasyHandle(raw: easy).configure(target: target, options: options, id: id,
+                                                errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
+        } catch {
+            release(record)
+            throw error
+        }
+        let added = curl_multi_add_handle(multi, easy)
+        guard added == CURLM_OK else {
+            release(record)
+            throw CurlError(code: .failedInit, message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")
+        }
+        connections[id] = record
+        return record
+    }
+
+    /// A connect attempt was cancelled: stop it and release everything it holds.
+    private func cancelConnect(_ id: ConnectionID) {
+        guard let record = connections[id], case .connecting(let continuation) = record.state else { return }
+        discard(record)
+        if let continuation {
+            pendingContinuations -= 1
+            continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    // MARK: - Diagnostics
+
+    /// Counts of what the engine holds right now, for monitoring and for tests that prove
+    /// everything is released.
+    public struct Diagnostics: Sendable, Hashable, CustomStringConvertible {
+        /// Connections being set up (easy handles added to the multi handle, not yet done).
+        public var connecting: Int
+        /// Open connections (easy handles owned by an ``AsyncConnection``).
+        public var open: Int
+        /// Sockets registered in the engine's epoll set (curl's and the connections' waits).
+        public var watchedSockets: Int
+        /// Suspended continuations: connects and sends or receives waiting for readiness.
+        public var pendingContinuations: Int
+
+        /// Easy handles alive in this engine: connecting plus open.
+        public var easyHandles: Int { connecting + open }
+
+        public var description: String {
+            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations)"
+        }
+    }
+
+    /// What the engine holds right now. All zero once every connection is closed.
+    public var diagnostics: Diagnostics {
+        var connecting = 0
+        for record in connections.values {
+            if case .connecting = record.state { connecting += 1 }
+        }
+        return Diagnostics(connecting: connecting, open: connections.count - connecting,
+                           watchedSockets: interests.count, pendingContinuations: pendingContinuations)
+    }
+}
