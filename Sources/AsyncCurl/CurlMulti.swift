@@ -268,6 +268,14 @@ public actor CurlMulti {
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
 
+        /// Creates a set of counts; all zero is an idle engine.
+        public init(connecting: Int = 0, open: Int = 0, watchedSockets: Int = 0, pendingContinuations: Int = 0) {
+            self.connecting = connecting
+            self.open = open
+            self.watchedSockets = watchedSockets
+            self.pendingContinuations = pendingContinuations
+        }
+
         /// Easy handles alive in this engine: connecting plus open.
         public var easyHandles: Int { connecting + open }
 

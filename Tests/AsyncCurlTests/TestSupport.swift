@@ -1,0 +1,103 @@
+import AsyncCurl
+import Glibc
+import LoopbackServer
+import Testing
+
+/// Every test runs inside this one suite, one test at a time: several tests count the process's
+/// open file descriptors, which tests running beside them would disturb.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct AsyncCurlTests {}
+
+/// The number of open file descriptors of this process.
+func openFileDescriptorCount() -> Int {
+    guard let directory = opendir("/proc/self/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name != "." && name != ".." { count += 1 }
+    }
+    return count - 1  // the directory stream itself
+}
+
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "deadline exceeded waiting for \(what)" }
+}
+
+/// Waits until `condition` holds, re-checking after letting other work run, and fails with
+/// `DeadlineExceeded` after `timeout`. For state the tests cannot be told about directly, such as
+/// "the send is now suspended".
+func waitUntil(_ what: String, timeout: Duration = .seconds(10),
+               _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw DeadlineExceeded(what: what) }
+        await Task.yield()
+    }
+}
+
+/// A port on 127.0.0.1 where nobody listens: bound, never listened on, so connects are refused.
+final class RefusingPort {
+    let port: Int
+    private let fd: Int32
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(fd, address, length) == 0 && getsockname(fd, address, &length) == 0
+            }
+        }
+        guard bound else { throw DeadlineExceeded(what: "a free port") }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(fd) }
+}
+
+/// Deterministic pseudo-random bytes (xorshift64*), so a receiver can check every byte of a
+/// large transfer without keeping a copy.
+struct ByteStream {
+    private var state: UInt64
+    private var word: UInt64 = 0
+    private var left = 0
+
+    init(seed: UInt64) { state = seed | 1 }
+
+    mutating func next() -> UInt8 {
+        if left == 0 {
+            state ^= state >> 12
+            state ^= state << 25
+            state ^= state >> 27
+            word = state &* 2_685_821_657_736_338_717
+            left = 8
+        }
+        let byte = UInt8(truncatingIfNeeded: word)
+        word >>= 8
+        left -= 1
+        return byte
+    }
+
+    mutating func next(_ count: Int) -> [UInt8] {
+        (0..<count).map { _ in next() }
+    }
+}
+
+/// Raises the soft open-files limit to the hard one, for the tests with thousands of sockets.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}
+
+extension CurlMulti.Diagnostics {
+    static let idle = CurlMulti.Diagnostics(connecting: 0, open: 0, watchedSockets: 0, pendingContinuations: 0)
+}
