@@ -27,12 +27,15 @@ public final class AsyncConnection: Sendable {
     /// The engine that owns this connection's easy handle and socket.
     public let multi: CurlMulti
     let id: ConnectionID
-    let target: ConnectionTarget
 
-    init(multi: CurlMulti, id: ConnectionID, target: ConnectionTarget) {
+    /// Facts about the connection — addresses, TLS, proxy status, set-up timings — as they were
+    /// when it was handed over.
+    public let info: ConnectionInfo
+
+    init(multi: CurlMulti, id: ConnectionID, info: ConnectionInfo) {
         self.multi = multi
         self.id = id
-        self.target = target
+        self.info = info
     }
 
     deinit {
@@ -41,14 +44,6 @@ public final class AsyncConnection: Sendable {
         multi.onEngineQueue { $0.close(id) }
     }
 
-    /// The host the connection was opened to, as written in the URL.
-    public var host: String { target.host }
-
-    /// The port the connection was opened to.
-    public var port: Int { target.port }
-
-    /// Whether libcurl runs TLS to the peer (`tls://` and `https://` URLs).
-    public var usesTLS: Bool { target.usesTLS }
 
     // MARK: Sending
 

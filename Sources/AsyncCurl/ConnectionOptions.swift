@@ -32,6 +32,19 @@ public struct ConnectionOptions: Sendable {
     /// Host names that bypass ``proxy`` (`CURLOPT_NOPROXY`): a comma-separated list, `*` for all.
     public var noProxy: String?
 
+    /// The user name for the proxy (`CURLOPT_PROXYUSERNAME`): Basic authentication for HTTP and
+    /// HTTPS proxies, user name/password authentication for SOCKS5. Credentials in the
+    /// ``proxy`` URL work too; these need no URL-encoding.
+    public var proxyUsername: String?
+
+    /// The password for ``proxyUsername`` (`CURLOPT_PROXYPASSWORD`).
+    public var proxyPassword: String?
+
+    /// TLS settings for the connection to an `https://` proxy itself (`CURLOPT_PROXY_CAINFO`,
+    /// `CURLOPT_PROXY_SSL_VERIFYPEER`, …), separate from ``tls``, which applies to the peer.
+    /// Verification is on by default here too.
+    public var proxyTLS: TLSOptions = TLSOptions()
+
     /// TLS settings for `tls://` and `https://` connections.
     public var tls: TLSOptions = TLSOptions()
 
@@ -103,8 +116,46 @@ public struct TLSOptions: Sendable, Hashable {
     /// The PEM private key for ``clientCertificateFile`` (`CURLOPT_SSLKEY`).
     public var clientKeyFile: String?
 
+    /// The pass phrase of an encrypted ``clientKeyFile`` (`CURLOPT_KEYPASSWD`).
+    public var clientKeyPassword: String?
+
+    /// A directory of CA certificates named by their hashes, as `openssl rehash` makes it
+    /// (`CURLOPT_CAPATH`).
+    public var caDirectory: String?
+
+    /// The public key the peer must have (`CURLOPT_PINNEDPUBLICKEY`): a PEM or DER file path,
+    /// or `"sha256//"` followed by the base64 SHA-256 of the DER public key (several may be
+    /// joined with `;`). A mismatch fails with ``CurlError/Code/sslPinnedPublicKeyMismatch``.
+    public var pinnedPublicKey: String?
+
+    /// The oldest TLS version to accept (`CURLOPT_SSLVERSION`). `nil` uses libcurl's default
+    /// (TLS 1.2 with this OpenSSL).
+    public var minimumVersion: TLSVersion?
+
+    /// The newest TLS version to offer (`CURL_SSLVERSION_MAX_*`). `nil` means the newest supported.
+    public var maximumVersion: TLSVersion?
+
+    /// OpenSSL cipher list for TLS 1.2 and older (`CURLOPT_SSL_CIPHER_LIST`), such as
+    /// `"ECDHE-RSA-AES128-GCM-SHA256"`.
+    public var cipherList: String?
+
+    /// TLS 1.3 cipher suites (`CURLOPT_TLS13_CIPHERS`), such as `"TLS_AES_128_GCM_SHA256"`.
+    public var tls13CipherSuites: String?
+
     /// Default TLS settings: verification on, the system's CA bundle, no client certificate.
     public init() {}
+}
+
+/// A TLS protocol version, for ``TLSOptions/minimumVersion`` and ``TLSOptions/maximumVersion``.
+public enum TLSVersion: Sendable, Hashable, CaseIterable {
+    /// TLS 1.0 (obsolete; most OpenSSL configurations refuse it).
+    case tls1_0
+    /// TLS 1.1 (obsolete; most OpenSSL configurations refuse it).
+    case tls1_1
+    /// TLS 1.2.
+    case tls1_2
+    /// TLS 1.3.
+    case tls1_3
 }
 
 /// One entry of libcurl's verbose trace, given to ``ConnectionOptions/trace``.

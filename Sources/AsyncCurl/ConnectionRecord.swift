@@ -24,7 +24,7 @@ struct ReadinessWaiter {
 final class ConnectionRecord {
     enum State {
         /// Added to the multi handle; `connect` waits in the continuation for `CURLMSG_DONE`.
-        case connecting(CheckedContinuation<Void, any Error>?)
+        case connecting(CheckedContinuation<ConnectionInfo, any Error>?)
         /// Set up; the application owns the socket.
         case open(socket: Int32)
     }
@@ -50,8 +50,6 @@ final class ConnectionRecord {
     var unread: [UInt8] = []
     /// The peer's end of stream has been seen (curl_easy_recv gave 0 bytes).
     var sawEndOfStream = false
-    /// A receive error met while attaching, reported by the first `receive` after `unread`.
-    var pendingReceiveError: CurlError?
 
     init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget,
          errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
@@ -76,11 +74,19 @@ final class ConnectionRecord {
         return waiting
     }
 
-    /// The error libcurl reported for `code`, with the error buffer's details when present.
+    /// The error libcurl reported for `code`, with the error buffer's details when present,
+    /// and the proxy's status if an HTTP proxy refused the tunnel.
     func error(_ code: CURLcode) -> CurlError {
-        let message = String(cString: errorBuffer)
+        var message = String(cString: errorBuffer)
         errorBuffer[0] = 0
-        return CurlError(code: CurlError.Code(code), message: message)
+        if code == CURLE_SSL_CONNECT_ERROR, message.contains("wrong version number") {
+            message += " (the peer does not seem to speak TLS on this port)"
+        }
+        var proxyStatus: Int?
+        if case .connecting = state, let status = EasyHandle(raw: easy).long(CURLINFO_HTTP_CONNECTCODE), status >= 300 {
+            proxyStatus = status
+        }
+        return CurlError(code: CurlError.Code(code), message: message, proxyStatusCode: proxyStatus)
     }
 
     deinit {

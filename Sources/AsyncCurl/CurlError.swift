@@ -22,15 +22,22 @@ public struct CurlError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Falls back to libcurl's generic text for ``code`` when curl gave no details.
     public var message: String
 
+    /// The HTTP status with which an HTTP or HTTPS proxy answered the `CONNECT` request, when
+    /// it refused the tunnel: 403 (forbidden target), 407 (authentication required), … `nil`
+    /// when no proxy answered with an error.
+    public var proxyStatusCode: Int?
+
     /// Creates an error from a code and curl's message; an empty message becomes the code's
     /// generic text.
-    public init(code: Code, message: String = "") {
+    public init(code: Code, message: String = "", proxyStatusCode: Int? = nil) {
         self.code = code
         self.message = message.isEmpty ? code.summary : message
+        self.proxyStatusCode = proxyStatusCode
     }
 
     public var description: String {
-        "CurlError.\(code.name) (curl error \(code.rawValue)): \(message)"
+        let proxy = proxyStatusCode.map { " (proxy answered HTTP \($0))" } ?? ""
+        return "CurlError.\(code.name) (curl error \(code.rawValue)): \(message)\(proxy)"
     }
 }
 

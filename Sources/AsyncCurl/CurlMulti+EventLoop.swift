@@ -137,31 +137,40 @@ extension CurlMulti {
         if result == CURLE_OK {
             _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
         }
-        guard result == CURLE_OK, socket >= 0 else {
-            let error = result == CURLE_OK
-                ? CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
-                : record.error(result)
+        var failure: CurlError?
+        if result != CURLE_OK {
+            failure = record.error(result)
+        } else if socket < 0 {
+            failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
+        }
+        let easy = EasyHandle(raw: record.easy)
+        let info = easy.connectionInfo(usesTLS: record.target.usesTLS)
+        if failure == nil {
+            // curl watches nothing from here on; anything recorded for this fd number is stale.
+            apply(interests.reset(socket))
+            record.state = .open(socket: socket)
+            failure = attach(record)
+        }
+        if let failure {
             discard(record)
             if let continuation {
                 pendingContinuations -= 1
-                continuation.resume(throwing: error)
+                continuation.resume(throwing: failure)
             }
             return
         }
-        // curl watches nothing from here on; anything recorded for this fd number is stale.
-        apply(interests.reset(socket))
-        record.state = .open(socket: socket)
-        attach(record)
         if let continuation {
             pendingContinuations -= 1
-            continuation.resume()
+            continuation.resume(returning: info)
         }
     }
 
     /// One curl_easy_recv right after `CURLMSG_DONE` ties the connect-only connection to its
     /// easy handle, so another transfer's cache pruning cannot close it (libcurl 7.88.1; see
-    /// the design notes). Whatever it reads is kept for the first `receive`.
-    private func attach(_ record: ConnectionRecord) {
+    /// the design notes). Whatever it reads is kept for the first `receive`; an error (such as
+    /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
+    /// fails the connect, since the connection is unusable.
+    private func attach(_ record: ConnectionRecord) -> CurlError? {
         var received = 0
         let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, receiveBuffer.count, &received)
         switch result {
@@ -172,7 +181,8 @@ extension CurlMulti {
         case CURLE_AGAIN:
             break  // The usual answer: nothing has arrived yet.
         default:
-            record.pendingReceiveError = record.error(result)
+            return record.error(result)
         }
+        return nil
     }
 }

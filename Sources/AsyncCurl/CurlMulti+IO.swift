@@ -97,10 +97,6 @@ extension CurlMulti {
                 record.unread.removeFirst(take)
                 return bytes
             }
-            if let error = record.pendingReceiveError {
-                record.pendingReceiveError = nil
-                throw error
-            }
             if record.sawEndOfStream { return nil }
             var received = 0
             let capacity = min(maxLength, receiveBuffer.count)
@@ -193,12 +189,14 @@ extension CurlMulti {
         var waiters: [CheckedContinuation<Void, any Error>] = []
         if let waiter = record.readWaiter { waiters.append(waiter.continuation) }
         if let waiter = record.writeWaiter { waiters.append(waiter.continuation) }
-        if case .connecting(let continuation?) = record.state { waiters.append(continuation) }
+        var connecting: CheckedContinuation<ConnectionInfo, any Error>?
+        if case .connecting(let continuation) = record.state { connecting = continuation }
         record.readWaiter = nil
         record.writeWaiter = nil
         discard(record)
-        pendingContinuations -= waiters.count
+        pendingContinuations -= waiters.count + (connecting == nil ? 0 : 1)
         for continuation in waiters { continuation.resume(throwing: ConnectionError.closed) }
+        connecting?.resume(throwing: ConnectionError.closed)
     }
 
     /// Takes a connection out of the engine and frees its libcurl resources. The caller has

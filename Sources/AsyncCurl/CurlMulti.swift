@@ -168,15 +168,15 @@ public actor CurlMulti {
         try Task.checkCancellation()
         let record = try startConnecting(to: target, options: options)
         let id = record.id
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+        let info = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionInfo, any Error>) in
                 record.state = .connecting(continuation)
                 pendingContinuations += 1
             }
         } onCancel: {
             self.onEngineQueue { $0.cancelConnect(id) }
         }
-        return AsyncConnection(multi: self, id: id, target: target)
+        return AsyncConnection(multi: self, id: id, info: info)
     }
 
     /// Opens a connection, runs `body` with it, and closes it on every way out: return, throw

@@ -70,23 +70,71 @@ struct EasyHandle {
             try set(CURLOPT_LOCALPORTRANGE, max(1, options.localPortRange))
         }
 
-        let tls = options.tls
-        if let caFile = tls.caFile {
-            try set(CURLOPT_CAINFO, caFile)
+        if let username = options.proxyUsername {
+            try set(CURLOPT_PROXYUSERNAME, username)
         }
-        try set(CURLOPT_SSL_VERIFYPEER, tls.verifyPeer)
-        try set(CURLOPT_SSL_VERIFYHOST, tls.verifyHost ? 2 : 0)
-        if let certificate = tls.clientCertificateFile {
-            try set(CURLOPT_SSLCERT, certificate)
+        if let password = options.proxyPassword {
+            try set(CURLOPT_PROXYPASSWORD, password)
         }
-        if let key = tls.clientKeyFile {
-            try set(CURLOPT_SSLKEY, key)
-        }
+        try apply(options.tls, TLSOptionNames.peer)
+        try apply(options.proxyTLS, TLSOptionNames.proxy)
 
         if let traceBox {
             try check(ac_easy_setopt_debugfunction(raw, curlTraceCallback), CURLOPT_DEBUGFUNCTION)
             try set(CURLOPT_DEBUGDATA, pointer: Unmanaged.passUnretained(traceBox).toOpaque())
             try set(CURLOPT_VERBOSE, true)
+        }
+    }
+}
+
+/// The libcurl options one ``TLSOptions`` maps onto: the peer's, or the HTTPS proxy's.
+struct TLSOptionNames {
+    let caInfo, caPath, verifyPeer, verifyHost, certificate, key, keyPassword: CURLoption
+    let pinnedPublicKey, version, cipherList, tls13Ciphers: CURLoption
+
+    static let peer = TLSOptionNames(
+        caInfo: CURLOPT_CAINFO, caPath: CURLOPT_CAPATH, verifyPeer: CURLOPT_SSL_VERIFYPEER,
+        verifyHost: CURLOPT_SSL_VERIFYHOST, certificate: CURLOPT_SSLCERT, key: CURLOPT_SSLKEY,
+        keyPassword: CURLOPT_KEYPASSWD, pinnedPublicKey: CURLOPT_PINNEDPUBLICKEY,
+        version: CURLOPT_SSLVERSION, cipherList: CURLOPT_SSL_CIPHER_LIST, tls13Ciphers: CURLOPT_TLS13_CIPHERS)
+
+    static let proxy = TLSOptionNames(
+        caInfo: CURLOPT_PROXY_CAINFO, caPath: CURLOPT_PROXY_CAPATH, verifyPeer: CURLOPT_PROXY_SSL_VERIFYPEER,
+        verifyHost: CURLOPT_PROXY_SSL_VERIFYHOST, certificate: CURLOPT_PROXY_SSLCERT, key: CURLOPT_PROXY_SSLKEY,
+        keyPassword: CURLOPT_PROXY_KEYPASSWD, pinnedPublicKey: CURLOPT_PROXY_PINNEDPUBLICKEY,
+        version: CURLOPT_PROXY_SSLVERSION, cipherList: CURLOPT_PROXY_SSL_CIPHER_LIST,
+        tls13Ciphers: CURLOPT_PROXY_TLS13_CIPHERS)
+}
+
+extension EasyHandle {
+    func apply(_ tls: TLSOptions, _ names: TLSOptionNames) throws(CurlError) {
+        if let caFile = tls.caFile { try set(names.caInfo, caFile) }
+        if let caDirectory = tls.caDirectory { try set(names.caPath, caDirectory) }
+        try set(names.verifyPeer, tls.verifyPeer)
+        try set(names.verifyHost, tls.verifyHost ? 2 : 0)
+        if let certificate = tls.clientCertificateFile { try set(names.certificate, certificate) }
+        if let key = tls.clientKeyFile { try set(names.key, key) }
+        if let password = tls.clientKeyPassword { try set(names.keyPassword, password) }
+        if let pin = tls.pinnedPublicKey { try set(names.pinnedPublicKey, pin) }
+        if tls.minimumVersion != nil || tls.maximumVersion != nil {
+            // CURLOPT_SSLVERSION holds the minimum in its low bits and the maximum shifted by 16.
+            let minimum = tls.minimumVersion?.curlValue ?? Int(CURL_SSLVERSION_DEFAULT)
+            let maximum = tls.maximumVersion.map { $0.curlValue << 16 } ?? Int(CURL_SSLVERSION_MAX_DEFAULT)
+            try set(names.version, minimum | maximum)
+        }
+        if let ciphers = tls.cipherList { try set(names.cipherList, ciphers) }
+        if let suites = tls.tls13CipherSuites { try set(names.tls13Ciphers, suites) }
+    }
+}
+
+extension TLSVersion {
+    /// The `CURL_SSLVERSION_*` value.
+    var curlValue: Int {
+        switch self {
+        case .tls1_0: return Int(CURL_SSLVERSION_TLSv1_0)
+        case .tls1_1: return Int(CURL_SSLVERSION_TLSv1_1)
+        case .tls1_2: return Int(CURL_SSLVERSION_TLSv1_2)
+        case .tls1_3: return Int(CURL_SSLVERSION_TLSv1_3)
         }
     }
 }

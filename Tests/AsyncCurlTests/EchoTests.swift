@@ -21,9 +21,13 @@ extension AsyncCurlTests {
             defer { server.stop() }
             let multi = CurlMulti()
             try await multi.withConnection(to: server.url) { connection async throws in
-                #expect(connection.host == "127.0.0.1")
-                #expect(connection.port == server.port)
-                #expect(!connection.usesTLS)
+                #expect(connection.info.remoteAddress == "127.0.0.1")
+                #expect(connection.info.remotePort == server.port)
+                #expect(connection.info.localAddress == "127.0.0.1")
+                #expect((connection.info.localPort ?? 0) > 0)
+                #expect(!connection.info.usesTLS)
+                #expect(connection.info.proxyConnectStatus == nil)
+                #expect(connection.info.timings.tlsEstablished == nil)
 
                 try await connection.send("héllo")
                 #expect(try await connection.receive(exactly: 6) == Array("héllo".utf8))

@@ -1,0 +1,97 @@
+import CCurl
+
+/// Facts about an established connection, for logging and debugging: who is on the other end,
+/// through what, and how long each set-up step took. A snapshot taken when the connection was
+/// handed over.
+public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
+    /// The IP address connected to (`CURLINFO_PRIMARY_IP`). Through a proxy, the proxy's.
+    public var remoteAddress: String?
+    /// The port connected to (`CURLINFO_PRIMARY_PORT`). Through a proxy, the proxy's.
+    public var remotePort: Int?
+    /// The local IP address of the socket (`CURLINFO_LOCAL_IP`).
+    public var localAddress: String?
+    /// The local port of the socket (`CURLINFO_LOCAL_PORT`).
+    public var localPort: Int?
+    /// Whether TLS runs to the peer (`tls://` and `https://` URLs).
+    public var usesTLS: Bool
+    /// The HTTP status of an HTTP or HTTPS proxy's answer to `CONNECT` (normally 200), or `nil`
+    /// when no HTTP proxy was used (`CURLINFO_HTTP_CONNECTCODE`).
+    public var proxyConnectStatus: Int?
+    /// How long the set-up steps took.
+    public var timings: Timings
+
+    /// Set-up times, each measured from the start of the connect, as libcurl's `*_TIME_T`.
+    public struct Timings: Sendable, Hashable {
+        /// Until name resolution finished (`CURLINFO_NAMELOOKUP_TIME_T`).
+        public var nameLookup: Duration
+        /// Until the TCP connection (to the host or proxy) was up (`CURLINFO_CONNECT_TIME_T`).
+        public var connected: Duration
+        /// Until the TLS handshake finished (`CURLINFO_APPCONNECT_TIME_T`); `nil` without TLS.
+        public var tlsEstablished: Duration?
+
+        /// Creates timings; mostly for tests.
+        public init(nameLookup: Duration, connected: Duration, tlsEstablished: Duration?) {
+            self.nameLookup = nameLookup
+            self.connected = connected
+            self.tlsEstablished = tlsEstablished
+        }
+    }
+
+    /// Creates a value; mostly for tests.
+    public init(remoteAddress: String?, remotePort: Int?, localAddress: String?, localPort: Int?,
+                usesTLS: Bool, proxyConnectStatus: Int?, timings: Timings) {
+        self.remoteAddress = remoteAddress
+        self.remotePort = remotePort
+        self.localAddress = localAddress
+        self.localPort = localPort
+        self.usesTLS = usesTLS
+        self.proxyConnectStatus = proxyConnectStatus
+        self.timings = timings
+    }
+
+    public var description: String {
+        var parts = ["\(localAddress ?? "?"):\(localPort.map(String.init) ?? "?") -> \(remoteAddress ?? "?"):\(remotePort.map(String.init) ?? "?")"]
+        if usesTLS { parts.append("TLS") }
+        if let proxyConnectStatus { parts.append("proxy CONNECT \(proxyConnectStatus)") }
+        parts.append("connected in \(timings.connected)")
+        return parts.joined(separator: ", ")
+    }
+}
+
+extension EasyHandle {
+    /// Reads the connection facts libcurl recorded during set-up.
+    func connectionInfo(usesTLS: Bool) -> ConnectionInfo {
+        let appConnect = duration(CURLINFO_APPCONNECT_TIME_T)
+        let connectCode = long(CURLINFO_HTTP_CONNECTCODE)
+        return ConnectionInfo(
+            remoteAddress: string(CURLINFO_PRIMARY_IP),
+            remotePort: long(CURLINFO_PRIMARY_PORT).flatMap { $0 > 0 ? $0 : nil },
+            localAddress: string(CURLINFO_LOCAL_IP),
+            localPort: long(CURLINFO_LOCAL_PORT).flatMap { $0 > 0 ? $0 : nil },
+            usesTLS: usesTLS,
+            proxyConnectStatus: connectCode.flatMap { $0 > 0 ? $0 : nil },
+            timings: ConnectionInfo.Timings(
+                nameLookup: duration(CURLINFO_NAMELOOKUP_TIME_T) ?? .zero,
+                connected: duration(CURLINFO_CONNECT_TIME_T) ?? .zero,
+                tlsEstablished: usesTLS ? appConnect : nil))
+    }
+
+    func long(_ info: CURLINFO) -> Int? {
+        var value = 0
+        return ac_easy_getinfo_long(raw, info, &value) == CURLE_OK ? value : nil
+    }
+
+    func string(_ info: CURLINFO) -> String? {
+        var value: UnsafeMutablePointer<CChar>?
+        guard ac_easy_getinfo_string(raw, info, &value) == CURLE_OK, let value else { return nil }
+        let string = String(cString: value)
+        return string.isEmpty ? nil : string
+    }
+
+    /// A `*_TIME_T` value: microseconds.
+    func duration(_ info: CURLINFO) -> Duration? {
+        var value: curl_off_t = 0
+        guard ac_easy_getinfo_off_t(raw, info, &value) == CURLE_OK else { return nil }
+        return .microseconds(value)
+    }
+}
