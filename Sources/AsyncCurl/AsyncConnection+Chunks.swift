@@ -2,7 +2,7 @@ extension AsyncConnection {
     /// The bytes a connection receives, as an `AsyncSequence` of non-empty `[UInt8]` chunks
     /// that ends when the peer closes its side.
     ///
-    /// Each `next()` is one ``AsyncConnection/receive(maxLength:)``: nothing is read ahead, so
+    /// Each `next()` is one ``AsyncConnection/receive(maxLength:timeout:)``: nothing is read ahead, so
     /// a slow consumer applies back-pressure to the peer. Only one iterator may wait at a time
     /// (a second throws ``ConnectionError/Code/receiveInProgress``). Errors end the iteration by
     /// throwing; cancellation throws `CancellationError` and consumes nothing.
@@ -34,7 +34,7 @@ extension AsyncConnection {
             public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
                 guard !finished else { return nil }
                 do {
-                    if let chunk = try await connection.receive(maxLength: maxLength) {
+                    if let chunk = try await connection.receive(maxLength: maxLength, timeout: nil) {
                         return chunk
                     }
                     finished = true

@@ -6,8 +6,8 @@
 /// ready.
 ///
 /// ## Concurrency
-/// A connection is full duplex: one task may wait in ``receive(maxLength:)`` while another
-/// calls ``send(_:)-([UInt8])``. Operations in the *same* direction must be sequential: a second
+/// A connection is full duplex: one task may wait in ``receive(maxLength:timeout:)`` while another
+/// calls ``send(_:timeout:)-([UInt8],_)``. Operations in the *same* direction must be sequential: a second
 /// receive (or ``chunks`` iteration) while one is waiting throws
 /// ``ConnectionError/Code/receiveInProgress``, and a second concurrent send throws
 /// ``ConnectionError/Code/sendInProgress``. Nothing is ever interleaved or lost.
@@ -49,36 +49,43 @@ public final class AsyncConnection: Sendable {
 
     /// Writes all of `bytes`, suspending while the peer is not reading fast enough.
     ///
+    /// - Parameters:
+    ///   - bytes: The bytes to write.
+    ///   - timeout: The longest the whole send may take. If it expires before any byte was
+    ///     written, the connection stays usable; after a partial write it is closed. Either way
+    ///     the send throws ``CurlError`` with ``CurlError/Code/operationTimedOut``.
+    ///     ``ConnectionOptions/idleTimeout`` applies too.
     /// - Throws: ``CurlError`` with ``CurlError/Code/sendError`` if the peer reset or closed the
     ///   connection; ``ConnectionError`` when the connection is closed or another send is in
     ///   progress; `CancellationError` or ``ConnectionError/Code/sendCancelled`` on cancellation
     ///   (see the type's discussion).
-    public func send(_ bytes: [UInt8]) async throws {
-        try await multi.send(id, bytes)
+    public func send(_ bytes: [UInt8], timeout: Duration? = nil) async throws {
+        try await multi.send(id, bytes, timeout: timeout)
     }
 
-    /// Writes the UTF-8 encoding of `string`.
-    public func send(_ string: String) async throws {
-        try await multi.send(id, Array(string.utf8))
+    /// Writes the UTF-8 encoding of `string`; see ``send(_:timeout:)-([UInt8],_)``.
+    public func send(_ string: String, timeout: Duration? = nil) async throws {
+        try await multi.send(id, Array(string.utf8), timeout: timeout)
     }
 
-    /// Writes the bytes of `buffer`; they are copied before the call returns or suspends.
-    public func send(_ buffer: UnsafeRawBufferPointer) async throws {
-        try await multi.send(id, Array(buffer))
+    /// Writes the bytes of `buffer`, copied before the call suspends; see
+    /// ``send(_:timeout:)-([UInt8],_)``.
+    public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) async throws {
+        try await multi.send(id, Array(buffer), timeout: timeout)
     }
 
-    /// Writes all bytes of `bytes`.
-    public func send(_ bytes: some Sequence<UInt8>) async throws {
-        try await multi.send(id, Array(bytes))
+    /// Writes all bytes of `bytes`; see ``send(_:timeout:)-([UInt8],_)``.
+    public func send(_ bytes: some Sequence<UInt8>, timeout: Duration? = nil) async throws {
+        try await multi.send(id, Array(bytes), timeout: timeout)
     }
 
     /// Writes every chunk of `chunks` in order, suspending as needed, until the sequence ends.
     ///
     /// Useful to pipe one connection into another: `try await to.send(contentsOf: from.chunks)`.
-    /// - Throws: What ``send(_:)-([UInt8])`` throws, or what the sequence throws.
+    /// - Throws: What ``send(_:timeout:)-([UInt8],_)`` throws, or what the sequence throws.
     public func send<Chunks: AsyncSequence>(contentsOf chunks: Chunks) async throws where Chunks.Element == [UInt8] {
         for try await chunk in chunks {
-            try await multi.send(id, chunk)
+            try await multi.send(id, chunk, timeout: nil)
         }
     }
 
@@ -87,22 +94,29 @@ public final class AsyncConnection: Sendable {
     /// Returns the bytes available now, at most `maxLength`, suspending until at least one byte
     /// has arrived; `nil` once the peer has closed its side of the stream.
     ///
-    /// - Parameter maxLength: The most bytes to return; at least 1. Default 64 KiB.
+    /// - Parameters:
+    ///   - maxLength: The most bytes to return; at least 1. Default 64 KiB.
+    ///   - timeout: The longest to wait for the first byte. On expiry the receive throws
+    ///     ``CurlError`` with ``CurlError/Code/operationTimedOut``, consumes nothing, and the
+    ///     connection stays usable. ``ConnectionOptions/idleTimeout`` applies too.
     /// - Throws: ``CurlError`` with ``CurlError/Code/recvError`` if the connection failed (for
     ///   example, a reset); ``ConnectionError`` when the connection is closed or another receive
     ///   is waiting; `CancellationError` on cancellation, with nothing consumed.
-    public func receive(maxLength: Int = 65536) async throws -> [UInt8]? {
-        try await multi.receive(id, maxLength: maxLength)
+    public func receive(maxLength: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
+        try await multi.receive(id, maxLength: maxLength, timeout: timeout)
     }
 
     /// Returns exactly `count` bytes, waiting for as many segments as that takes.
     ///
     /// - Throws: ``ConnectionError/Code/unexpectedEndOfStream`` (with the bytes received so far
     ///   in ``ConnectionError/byteCount``) if the stream ends first; otherwise what
-    ///   ``receive(maxLength:)`` throws. On any throw, the bytes already read stay in the
-    ///   connection for the next receive.
-    public func receive(exactly count: Int) async throws -> [UInt8] {
-        try await multi.receive(id, exactly: count)
+    ///   ``receive(maxLength:timeout:)`` throws. On any throw, the bytes already read stay in
+    ///   the connection for the next receive.
+    /// - Parameters:
+    ///   - count: How many bytes to return.
+    ///   - timeout: The longest the whole receive may take (see ``receive(maxLength:timeout:)``).
+    public func receive(exactly count: Int, timeout: Duration? = nil) async throws -> [UInt8] {
+        try await multi.receive(id, exactly: count, timeout: timeout)
     }
 
     /// The received bytes as an `AsyncSequence` of chunks, ending at end of stream.

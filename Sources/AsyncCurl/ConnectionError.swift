@@ -42,6 +42,9 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
         /// The task was cancelled after part of a `send` was written. The peer saw a torn
         /// message, so the connection was closed.
         case sendCancelled
+        /// The connection's ``CurlMulti`` was shut down (``CurlMulti/shutdown()``), which closed
+        /// the connection or refused the connect.
+        case engineShutDown
     }
 
     /// The connection is closed.
@@ -50,6 +53,8 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
     public static let receiveInProgress = ConnectionError(code: .receiveInProgress)
     /// A `send` is already in progress on this connection.
     public static let sendInProgress = ConnectionError(code: .sendInProgress)
+    /// The engine was shut down.
+    public static let engineShutDown = ConnectionError(code: .engineShutDown)
 
     /// The stream ended after `received` of the expected bytes.
     public static func unexpectedEndOfStream(received: Int) -> ConnectionError {
@@ -73,6 +78,8 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
             return "ConnectionError.unexpectedEndOfStream: the peer closed the stream after \(byteCount) bytes"
         case .sendCancelled:
             return "ConnectionError.sendCancelled: cancelled after \(byteCount) bytes were written; the connection was closed"
+        case .engineShutDown:
+            return "ConnectionError.engineShutDown: the CurlMulti engine was shut down"
         }
     }
 }

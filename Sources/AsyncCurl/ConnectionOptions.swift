@@ -14,6 +14,13 @@ public struct ConnectionOptions: Sendable {
     /// Exceeding it throws ``CurlError`` with code ``CurlError/Code/operationTimedOut``.
     public var connectTimeout: Duration?
 
+    /// The longest any one `send` or `receive` on the connection may wait without progress:
+    /// without a byte arriving (receive) or the socket accepting more bytes (send). Exceeding it
+    /// throws ``CurlError`` with code ``CurlError/Code/operationTimedOut``; a timed-out receive
+    /// consumes nothing and leaves the connection usable. `nil` (the default) waits forever;
+    /// per-call `timeout:` arguments apply on top.
+    public var idleTimeout: Duration?
+
     /// The proxy to connect through, as a libcurl proxy URL (`CURLOPT_PROXY`):
     /// `http://host:port` (HTTP CONNECT tunnel), `https://host:port` (TLS to the proxy),
     /// `socks4://`, `socks4a://`, `socks5://` or `socks5h://` (the proxy resolves the host name).

@@ -1,4 +1,5 @@
 import CCurl
+import Dispatch
 
 /// Identifies one connection inside its ``CurlMulti``; also stored as the easy handle's
 /// `CURLOPT_PRIVATE` so `CURLMSG_DONE` finds its record.
@@ -10,10 +11,25 @@ struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 
 /// A suspended `send` or `receive` waiting for its socket to become ready.
 struct ReadinessWaiter {
-    /// Tells a cancellation apart from a later wait of the same connection and direction.
+    /// Tells a cancellation or expiry apart from a later wait of the same connection and direction.
     let token: UInt64
     let continuation: CheckedContinuation<Void, any Error>
+    /// Expires the wait at its deadline; cancelled when the wait ends any other way.
+    let expiry: DispatchWorkItem?
+
+    /// Resumes the waiting operation; every waiter is finished through here exactly once.
+    func finish(throwing error: (any Error)? = nil) {
+        expiry?.cancel()
+        if let error {
+            continuation.resume(throwing: error)
+        } else {
+            continuation.resume()
+        }
+    }
 }
+
+/// Thrown into a wait whose deadline passed; the operation turns it into a ``CurlError``.
+struct ReadinessTimeout: Error {}
 
 /// Everything the engine knows about one connection. Owned by the ``CurlMulti`` actor and only
 /// touched on its executor; the public ``AsyncConnection`` only holds its ``ConnectionID``.
@@ -33,6 +49,8 @@ final class ConnectionRecord {
     let easy: UnsafeMutableRawPointer
     let target: ConnectionTarget
     var state: State
+    /// ``ConnectionOptions/idleTimeout``: the longest one send or receive waits for readiness.
+    let idleTimeout: Duration?
 
     /// `CURLOPT_ERRORBUFFER`: libcurl writes the detailed message of the last failure here.
     let errorBuffer: UnsafeMutablePointer<CChar>
@@ -51,11 +69,12 @@ final class ConnectionRecord {
     /// The peer's end of stream has been seen (curl_easy_recv gave 0 bytes).
     var sawEndOfStream = false
 
-    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget,
+    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget, idleTimeout: Duration?,
          errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id
         self.easy = easy
         self.target = target
+        self.idleTimeout = idleTimeout
         self.state = .connecting(nil)
         self.errorBuffer = errorBuffer
         self.traceBox = traceBox

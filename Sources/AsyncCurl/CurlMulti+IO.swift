@@ -1,4 +1,5 @@
 import CCurl
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,13 +11,14 @@ extension CurlMulti {
     // MARK: - Send
 
     /// Writes all of `bytes`, suspending whenever the socket's send buffer is full.
-    func send(_ id: ConnectionID, _ bytes: [UInt8]) async throws {
+    func send(_ id: ConnectionID, _ bytes: [UInt8], timeout: Duration?) async throws {
         let record = try openRecord(id)
         guard !record.isSending else { throw ConnectionError.sendInProgress }
         guard !bytes.isEmpty else { return }
         try Task.checkCancellation()
         record.isSending = true
         defer { record.isSending = false }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
         var written = 0
         while written < bytes.count {
             var sent = 0
@@ -29,11 +31,17 @@ extension CurlMulti {
                 continue
             case CURLE_AGAIN:
                 do {
-                    try await waitUntilReady(record, .writable)
+                    try await waitUntilReady(record, .writable, deadline: deadline)
                 } catch is CancellationError where written > 0 {
                     // The peer has a torn message: the connection cannot be used any more.
                     close(id)
                     throw ConnectionError.sendCancelled(bytesWritten: written)
+                } catch is ReadinessTimeout {
+                    guard written > 0 else {
+                        throw CurlError(code: .operationTimedOut, message: "send timed out before the peer accepted any of \(bytes.count) bytes; nothing was written and the connection is still usable")
+                    }
+                    close(id)
+                    throw CurlError(code: .operationTimedOut, message: "send timed out after \(written) of \(bytes.count) bytes were written; the connection was closed because the peer saw a partial message")
                 }
             default:
                 throw record.error(result)
@@ -44,7 +52,7 @@ extension CurlMulti {
     // MARK: - Receive
 
     /// Returns between 1 and `maxLength` bytes as soon as any are there, or `nil` at end of stream.
-    func receive(_ id: ConnectionID, maxLength: Int) async throws -> [UInt8]? {
+    func receive(_ id: ConnectionID, maxLength: Int, timeout: Duration?) async throws -> [UInt8]? {
         guard maxLength > 0 else {
             throw CurlError(code: .badFunctionArgument, message: "receive(maxLength:) needs a maxLength of at least 1, not \(maxLength)")
         }
@@ -52,12 +60,19 @@ extension CurlMulti {
         guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
         record.isReceiving = true
         defer { record.isReceiving = false }
-        return try await receiveSome(record, maxLength: maxLength)
+        do {
+            return try await receiveSome(record, maxLength: maxLength, deadline: timeout.map { ContinuousClock.now + $0 })
+        } catch is ReadinessTimeout {
+            throw Self.receiveTimedOut
+        }
     }
+
+    private static let receiveTimedOut = CurlError(
+        code: .operationTimedOut, message: "receive timed out waiting for data; nothing was consumed and the connection is still usable")
 
     /// Returns exactly `count` bytes. On a throw (end of stream, cancellation, error) the bytes
     /// already read are given back to the connection, so nothing is lost.
-    func receive(_ id: ConnectionID, exactly count: Int) async throws -> [UInt8] {
+    func receive(_ id: ConnectionID, exactly count: Int, timeout: Duration?) async throws -> [UInt8] {
         guard count >= 0 else {
             throw CurlError(code: .badFunctionArgument, message: "receive(exactly:) needs a count of at least 0, not \(count)")
         }
@@ -65,11 +80,12 @@ extension CurlMulti {
         guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
         record.isReceiving = true
         defer { record.isReceiving = false }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
         var result: [UInt8] = []
         result.reserveCapacity(count)
         do {
             while result.count < count {
-                guard let chunk = try await receiveSome(record, maxLength: count - result.count) else {
+                guard let chunk = try await receiveSome(record, maxLength: count - result.count, deadline: deadline) else {
                     throw ConnectionError.unexpectedEndOfStream(received: result.count)
                 }
                 result.append(contentsOf: chunk)
@@ -78,7 +94,7 @@ extension CurlMulti {
             if !result.isEmpty, connections[id] === record {
                 record.unread.insert(contentsOf: result, at: 0)
             }
-            throw error
+            throw error is ReadinessTimeout ? Self.receiveTimedOut : error
         }
         return result
     }
@@ -86,7 +102,7 @@ extension CurlMulti {
     /// The receive loop: bytes kept back first, then curl_easy_recv until it has something,
     /// waiting for readability on `CURLE_AGAIN`. curl is always asked before waiting, because
     /// TLS may hold decrypted bytes while the socket itself is not readable.
-    private func receiveSome(_ record: ConnectionRecord, maxLength: Int) async throws -> [UInt8]? {
+    private func receiveSome(_ record: ConnectionRecord, maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
         while true {
             guard case .open = record.state, connections[record.id] === record else {
                 throw ConnectionError.closed
@@ -108,7 +124,7 @@ extension CurlMulti {
             case CURLE_OK:
                 return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
             case CURLE_AGAIN:
-                try await waitUntilReady(record, .readable)
+                try await waitUntilReady(record, .readable, deadline: deadline)
             default:
                 throw record.error(result)
             }
@@ -117,17 +133,34 @@ extension CurlMulti {
 
     // MARK: - Waiting for readiness
 
-    /// Suspends until the connection's socket is ready in `direction`, the connection closes
-    /// (throws ``ConnectionError/closed``) or the task is cancelled (throws `CancellationError`).
-    private func waitUntilReady(_ record: ConnectionRecord, _ direction: Readiness) async throws {
+    /// Suspends until the connection's socket is ready in `direction`. Throws
+    /// ``ConnectionError/closed`` if the connection closes meanwhile, `CancellationError` if the
+    /// task is cancelled, and `ReadinessTimeout` at `deadline` or after the connection's idle
+    /// timeout, whichever comes first.
+    private func waitUntilReady(_ record: ConnectionRecord, _ direction: Readiness,
+                                deadline operationDeadline: ContinuousClock.Instant?) async throws {
         try Task.checkCancellation()
         guard let socket = record.socket else { throw ConnectionError.closed }
+        let now = ContinuousClock.now
+        var deadline = operationDeadline
+        if let idleTimeout = record.idleTimeout {
+            deadline = min(deadline ?? now + idleTimeout, now + idleTimeout)
+        }
+        if let deadline, deadline <= now { throw ReadinessTimeout() }
         lastWaitToken += 1
         let token = lastWaitToken
         let id = record.id
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let waiter = ReadinessWaiter(token: token, continuation: continuation)
+                var expiry: DispatchWorkItem?
+                if let deadline {
+                    let item = DispatchWorkItem { [weak self] in
+                        self?.assumeIsolated { $0.endWait(id, direction, token: token, with: ReadinessTimeout()) }
+                    }
+                    executor.queue.asyncAfter(deadline: .now() + (deadline - now).dispatchInterval, execute: item)
+                    expiry = item
+                }
+                let waiter = ReadinessWaiter(token: token, continuation: continuation, expiry: expiry)
                 if direction == .readable {
                     record.readWaiter = waiter
                 } else {
@@ -137,7 +170,7 @@ extension CurlMulti {
                 apply(interests.setWaiting(record.waiting, for: socket, owner: id))
             }
         } onCancel: {
-            self.onEngineQueue { $0.cancelWait(id, direction, token: token) }
+            self.onEngineQueue { $0.endWait(id, direction, token: token, with: CancellationError()) }
         }
     }
 
@@ -158,10 +191,12 @@ extension CurlMulti {
             apply(interests.setWaiting(record.waiting, for: socket, owner: id))
         }
         pendingContinuations -= resumed.count
-        for waiter in resumed { waiter.continuation.resume() }
+        for waiter in resumed { waiter.finish() }
     }
 
-    private func cancelWait(_ id: ConnectionID, _ direction: Readiness, token: UInt64) {
+    /// Ends one particular wait early, by cancellation or expiry. A wait that already ended
+    /// (its token no longer matches) is left alone: the operation sees the cancellation itself.
+    private func endWait(_ id: ConnectionID, _ direction: Readiness, token: UInt64, with error: any Error) {
         guard let record = connections[id] else { return }
         let waiter: ReadinessWaiter
         if direction == .readable, let current = record.readWaiter, current.token == token {
@@ -171,32 +206,32 @@ extension CurlMulti {
             waiter = current
             record.writeWaiter = nil
         } else {
-            return  // Already woken; the operation notices the cancellation itself.
+            return
         }
         if let socket = record.socket {
             apply(interests.setWaiting(record.waiting, for: socket, owner: id))
         }
         pendingContinuations -= 1
-        waiter.continuation.resume(throwing: CancellationError())
+        waiter.finish(throwing: error)
     }
 
     // MARK: - Closing
 
-    /// Closes connection `id` if it is still open; waiting operations throw
-    /// ``ConnectionError/closed``. Idempotent.
-    func close(_ id: ConnectionID) {
+    /// Closes connection `id` if it is still open; waiting operations throw `error`.
+    /// Idempotent.
+    func close(_ id: ConnectionID, error: ConnectionError = .closed) {
         guard let record = connections[id] else { return }
-        var waiters: [CheckedContinuation<Void, any Error>] = []
-        if let waiter = record.readWaiter { waiters.append(waiter.continuation) }
-        if let waiter = record.writeWaiter { waiters.append(waiter.continuation) }
+        var waiters: [ReadinessWaiter] = []
+        if let waiter = record.readWaiter { waiters.append(waiter) }
+        if let waiter = record.writeWaiter { waiters.append(waiter) }
         var connecting: CheckedContinuation<ConnectionInfo, any Error>?
         if case .connecting(let continuation) = record.state { connecting = continuation }
         record.readWaiter = nil
         record.writeWaiter = nil
         discard(record)
         pendingContinuations -= waiters.count + (connecting == nil ? 0 : 1)
-        for continuation in waiters { continuation.resume(throwing: ConnectionError.closed) }
-        connecting?.resume(throwing: ConnectionError.closed)
+        for waiter in waiters { waiter.finish(throwing: error) }
+        connecting?.resume(throwing: error)
     }
 
     /// Takes a connection out of the engine and frees its libcurl resources. The caller has
@@ -223,11 +258,22 @@ extension CurlMulti {
         record.traceBox?.release()
     }
 
-    /// The record of an open connection, or ``ConnectionError/closed``.
+    /// The record of an open connection, or ``ConnectionError/closed``
+    /// (``ConnectionError/engineShutDown`` once the engine is shut down).
     private func openRecord(_ id: ConnectionID) throws(ConnectionError) -> ConnectionRecord {
         guard let record = connections[id], case .open = record.state else {
-            throw ConnectionError.closed
+            throw isShutDown ? .engineShutDown : .closed
         }
         return record
+    }
+}
+
+extension Duration {
+    /// The duration for `DispatchQueue.asyncAfter`, saturating instead of trapping.
+    var dispatchInterval: DispatchTimeInterval {
+        let (seconds, attoseconds) = components
+        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow, seconds >= 0 else { return seconds < 0 ? .nanoseconds(0) : .never }
+        return .nanoseconds(Int(clamping: nanoseconds &+ attoseconds / 1_000_000_000))
     }
 }

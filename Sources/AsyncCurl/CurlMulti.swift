@@ -48,6 +48,8 @@ public actor CurlMulti {
     var lastWaitToken: UInt64 = 0
     /// Suspended continuations (connects and readiness waits), for the debug counters.
     var pendingContinuations = 0
+    /// Set by ``shutdown()``: no new connections.
+    var isShutDown = false
 
     /// Where `epoll_wait` writes events; reused for every batch.
     let events: UnsafeMutableBufferPointer<epoll_event>
@@ -208,6 +210,18 @@ public actor CurlMulti {
         }
     }
 
+    /// Closes every connection and refuses new ones.
+    ///
+    /// Pending connects, sends and receives throw ``ConnectionError/Code/engineShutDown``, as do
+    /// later calls on the engine's connections and later connects. Use it to stop a subsystem
+    /// cleanly; the engine's own resources are released when the last reference to it goes.
+    public func shutdown() {
+        isShutDown = true
+        for id in Array(connections.keys) {
+            close(id, error: .engineShutDown)
+        }
+    }
+
     /// Runs `body` on the engine's queue, isolated to the engine. For work that arrives from
     /// outside any task: cancellation handlers and `deinit`.
     nonisolated func onEngineQueue(_ body: @escaping @Sendable (isolated CurlMulti) -> Void) {
@@ -217,7 +231,8 @@ public actor CurlMulti {
     }
 
     /// Creates the easy handle and adds it to the multi handle; `CURLMSG_DONE` completes it.
-    private func startConnecting(to target: ConnectionTarget, options: ConnectionOptions) throws(CurlError) -> ConnectionRecord {
+    private func startConnecting(to target: ConnectionTarget, options: ConnectionOptions) throws -> ConnectionRecord {
+        if isShutDown { throw ConnectionError.engineShutDown }
         if let setupError { throw setupError }
         guard let multi, let easy = curl_easy_init() else {
             throw CurlError(code: .failedInit, message: "curl_easy_init failed")
@@ -227,7 +242,8 @@ public actor CurlMulti {
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
-        let record = ConnectionRecord(id: id, easy: easy, target: target, errorBuffer: errorBuffer, traceBox: traceBox)
+        let record = ConnectionRecord(id: id, easy: easy, target: target, idleTimeout: options.idleTimeout,
+                                      errorBuffer: errorBuffer, traceBox: traceBox)
         do {
             try EasyHandle(raw: easy).configure(target: target, options: options, id: id,
                                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
