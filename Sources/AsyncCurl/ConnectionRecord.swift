@@ -56,6 +56,10 @@ final class ConnectionRecord {
     let errorBuffer: UnsafeMutablePointer<CChar>
     /// Keeps the trace handler alive while libcurl holds a pointer to it.
     let traceBox: Unmanaged<TraceBox>?
+    /// For an HTTP hand-over: what libcurl reads, and the request's header list, which libcurl
+    /// uses until the transfer is done.
+    var exchange: Unmanaged<HTTPExchange>?
+    var headerList: UnsafeMutablePointer<curl_slist>?
 
     var readWaiter: ReadinessWaiter?
     var writeWaiter: ReadinessWaiter?

@@ -11,6 +11,8 @@ struct ConnectionTarget: Hashable, Sendable {
     let curlURL: String
     /// Whether libcurl will run TLS to the peer.
     let usesTLS: Bool
+    /// Whether the URL was an `http://` or `https://` one (which may carry a path).
+    let isHTTP: Bool
     /// The host as written (without IPv6 brackets).
     let host: String
     /// The port to connect to.
@@ -89,6 +91,7 @@ struct ConnectionTarget: Hashable, Sendable {
         let hostInURL = host.contains(":") ? "[\(host)]" : String(host)
         self.curlURL = "\(curlScheme)://\(hostInURL):\(port)\(defaultPort == nil ? "/" : String(trailer))"
         self.usesTLS = curlScheme == "https"
+        self.isHTTP = defaultPort != nil
         self.host = String(host)
         self.port = port
         try Self.validateWithCurl(curlURL, original: url)

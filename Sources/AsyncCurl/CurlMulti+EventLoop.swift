@@ -137,9 +137,12 @@ extension CurlMulti {
         if result == CURLE_OK {
             _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
         }
-        var failure: CurlError?
+        var failure: (any Error)?
         if result != CURLE_OK {
             failure = record.error(result)
+        } else if socket < 0, let exchange = record.exchange {
+            // The server answered but closed the connection (Connection: close, HTTP/1.0).
+            failure = HTTPHandOverError(response: exchange.takeUnretainedValue().response)
         } else if socket < 0 {
             failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
         }

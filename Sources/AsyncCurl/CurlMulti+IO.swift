@@ -256,6 +256,10 @@ extension CurlMulti {
         curl_easy_cleanup(record.easy)
         record.errorBuffer.deallocate()
         record.traceBox?.release()
+        record.exchange?.release()
+        record.exchange = nil
+        curl_slist_free_all(record.headerList)
+        record.headerList = nil
     }
 
     /// The record of an open connection, or ``ConnectionError/closed``

@@ -167,8 +167,54 @@ public actor CurlMulti {
     ///   which case everything the attempt used is released at once.
     public func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
         let target = try ConnectionTarget(parsing: url)
+        let (record, info) = try await establish(target, options: options, request: nil)
+        return AsyncConnection(multi: self, id: record.id, info: info)
+    }
+
+    /// Sends an HTTP/1.1 request with libcurl, reads the response, and then hands the same
+    /// connection over for raw bytes (`CURLOPT_CONNECT_ONLY = 2`).
+    ///
+    /// Use it to authenticate or upgrade with HTTP and then speak another protocol on the same
+    /// TCP or TLS connection, or to send further raw (pipelined) HTTP requests. libcurl does the
+    /// proxy, TLS and HTTP work, with everything ``ConnectionOptions`` offers.
+    ///
+    /// ```swift
+    /// let request = HTTPRequest(method: "POST", headers: [HTTPHeaderField(name: "Authorization", value: token)])
+    /// let handOver = try await multi.connect(to: "https://service.internal:8443/session", after: request)
+    /// guard handOver.response.status == 200 else { … }
+    /// try await handOver.connection.send("SUBSCRIBE prices\n")
+    /// ```
+    ///
+    /// - Important: libcurl 7.88.1 reads the whole response body before handing over (it is in
+    ///   ``HTTPResponse/body``), so the server must keep the connection open after the response
+    ///   (HTTP/1.1 keep-alive). If it closes it, this throws ``HTTPHandOverError`` with the
+    ///   response. The body is read into memory, not streamed. Only `http://` and `https://`
+    ///   URLs are accepted; the request is always HTTP/1.1.
+    /// - Throws: ``HTTPHandOverError`` when the server closed the connection after answering;
+    ///   ``CurlError`` for URL, connection, proxy and TLS failures, and with
+    ///   ``CurlError/Code/notBuiltIn`` when the loaded libcurl is older than 7.86.0;
+    ///   `CancellationError` when cancelled.
+    public func connect(to url: String, after request: HTTPRequest,
+                        options: ConnectionOptions = ConnectionOptions()) async throws -> HTTPHandOver {
+        let target = try ConnectionTarget(parsing: url)
+        guard target.isHTTP else {
+            throw CurlError(code: .unsupportedProtocol, message: "'\(url)': an HTTP hand-over needs an http:// or https:// URL")
+        }
+        guard LoadedCurl.supportsHTTPHandOver else {
+            throw CurlError(code: .notBuiltIn, message: "the loaded libcurl \(LoadedCurl.version) cannot hand over a connection after HTTP; 7.86.0 or newer is needed")
+        }
+        let (record, info) = try await establish(target, options: options, request: request)
+        let connection = AsyncConnection(multi: self, id: record.id, info: info)
+        let response = record.exchange?.takeUnretainedValue().response
+            ?? HTTPResponse(status: 0, statusLine: "", headers: [], body: [])
+        return HTTPHandOver(response: response, connection: connection)
+    }
+
+    /// Starts the easy handle and suspends until libcurl is done setting it up.
+    private func establish(_ target: ConnectionTarget, options: ConnectionOptions,
+                           request: HTTPRequest?) async throws -> (ConnectionRecord, ConnectionInfo) {
         try Task.checkCancellation()
-        let record = try startConnecting(to: target, options: options)
+        let record = try startConnecting(to: target, options: options, request: request)
         let id = record.id
         let info = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionInfo, any Error>) in
@@ -178,7 +224,7 @@ public actor CurlMulti {
         } onCancel: {
             self.onEngineQueue { $0.cancelConnect(id) }
         }
-        return AsyncConnection(multi: self, id: id, info: info)
+        return (record, info)
     }
 
     /// Opens a connection, runs `body` with it, and closes it on every way out: return, throw
@@ -231,7 +277,8 @@ public actor CurlMulti {
     }
 
     /// Creates the easy handle and adds it to the multi handle; `CURLMSG_DONE` completes it.
-    private func startConnecting(to target: ConnectionTarget, options: ConnectionOptions) throws -> ConnectionRecord {
+    private func startConnecting(to target: ConnectionTarget, options: ConnectionOptions,
+                                 request: HTTPRequest? = nil) throws -> ConnectionRecord {
         if isShutDown { throw ConnectionError.engineShutDown }
         if let setupError { throw setupError }
         guard let multi, let easy = curl_easy_init() else {
@@ -245,8 +292,15 @@ public actor CurlMulti {
         let record = ConnectionRecord(id: id, easy: easy, target: target, idleTimeout: options.idleTimeout,
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
-            try EasyHandle(raw: easy).configure(target: target, options: options, id: id,
-                                                errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
+            let handle = EasyHandle(raw: easy)
+            try handle.configure(target: target, options: options, id: id,
+                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
+            if let request {
+                let exchange = Unmanaged.passRetained(HTTPExchange())
+                record.exchange = exchange
+                try handle.configureHandOver(request, exchange: exchange.takeUnretainedValue(),
+                                             headerList: &record.headerList)
+            }
         } catch {
             release(record)
             throw error

@@ -22,7 +22,7 @@ struct EasyHandle {
         try check(ac_easy_setopt_pointer(raw, option, pointer), option)
     }
 
-    private func check(_ code: CURLcode, _ option: CURLoption) throws(CurlError) {
+    func check(_ code: CURLcode, _ option: CURLoption) throws(CurlError) {
         guard code == CURLE_OK else {
             throw CurlError(code: CurlError.Code(code), message: "libcurl refused option \(option.rawValue): \(CurlError.Code(code).summary)")
         }
@@ -83,6 +83,49 @@ struct EasyHandle {
             try check(ac_easy_setopt_debugfunction(raw, curlTraceCallback), CURLOPT_DEBUGFUNCTION)
             try set(CURLOPT_DEBUGDATA, pointer: Unmanaged.passUnretained(traceBox).toOpaque())
             try set(CURLOPT_VERBOSE, true)
+        }
+    }
+}
+
+extension EasyHandle {
+    /// Turns a connect into an HTTP hand-over: libcurl sends `request`, reads the response into
+    /// `exchange`, then leaves the connection to the application (`CURLOPT_CONNECT_ONLY = 2`).
+    func configureHandOver(_ request: HTTPRequest, exchange: HTTPExchange,
+                           headerList: inout UnsafeMutablePointer<curl_slist>?) throws(CurlError) {
+        try set(CURLOPT_CONNECT_ONLY, 2)
+        try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        // The proxy's CONNECT reply is not part of the response.
+        try set(CURLOPT_SUPPRESS_CONNECT_HEADERS, true)
+        let exchangePointer = Unmanaged.passUnretained(exchange).toOpaque()
+        try check(ac_easy_setopt_writefunction(raw, CURLOPT_HEADERFUNCTION, curlHeaderCallback), CURLOPT_HEADERFUNCTION)
+        try set(CURLOPT_HEADERDATA, pointer: exchangePointer)
+        try check(ac_easy_setopt_writefunction(raw, CURLOPT_WRITEFUNCTION, curlBodyCallback), CURLOPT_WRITEFUNCTION)
+        try set(CURLOPT_WRITEDATA, pointer: exchangePointer)
+        if let body = request.body {
+            try set(CURLOPT_POSTFIELDSIZE, body.count)
+            let copied = body.withUnsafeBytes { bytes in
+                ac_easy_setopt_pointer(raw, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+            }
+            try check(copied, CURLOPT_COPYPOSTFIELDS)
+        }
+        switch request.method.uppercased() {
+        case "GET" where request.body == nil:
+            break
+        case "HEAD":
+            try set(CURLOPT_NOBODY, true)
+        default:
+            try set(CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        for field in request.headers {
+            // "Name;" sends a header with an empty value; "Name:" removes curl's own.
+            let line = field.value.isEmpty ? "\(field.name):" : "\(field.name): \(field.value)"
+            guard let appended = curl_slist_append(headerList, line) else {
+                throw CurlError(code: .outOfMemory, message: "could not add header '\(field.name)'")
+            }
+            headerList = appended
+        }
+        if let headerList {
+            try set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
         }
     }
 }
@@ -163,7 +206,7 @@ private let curlTraceCallback: curl_debug_callback = { _, type, data, size, user
     }
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     var text = String(decoding: bytes, as: UTF8.self)
-    while let last = text.last, last == "\n" || last == "\r" { text.removeLast() }
+    while text.last?.isNewline == true { text.removeLast() }
     Unmanaged<TraceBox>.fromOpaque(userdata).takeUnretainedValue().handler(TraceEvent(kind: kind, text: text))
     return 0
 }

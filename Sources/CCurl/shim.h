@@ -28,6 +28,10 @@ static inline CURLcode ac_easy_setopt_debugfunction(CURL *handle, curl_debug_cal
     return curl_easy_setopt(handle, CURLOPT_DEBUGFUNCTION, callback);
 }
 
+static inline CURLcode ac_easy_setopt_writefunction(CURL *handle, CURLoption option, curl_write_callback callback) {
+    return curl_easy_setopt(handle, option, callback);
+}
+
 // MARK: - curl_easy_getinfo
 
 static inline CURLcode ac_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
