@@ -6,6 +6,10 @@ let package = Package(
     products: [
         .library(name: "AsyncCurl", targets: ["AsyncCurl"]),
     ],
+    dependencies: [
+        // Documentation only (`make docs`); nothing links against it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    ],
     targets: [
         // libcurl itself, found with pkg-config. The module's header only adds typed,
         // non-variadic wrappers for the functions Swift cannot call (see shim.h).
@@ -31,9 +35,19 @@ let package = Package(
             dependencies: ["AsyncCurl", "LoopbackServer"],
             path: "Examples/demo"
         ),
+        // Examples that do real jobs (see each one's --help). They need nothing but AsyncCurl.
+        .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
+        .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
+        .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
         .testTarget(
             name: "AsyncCurlTests",
             dependencies: ["AsyncCurl", "CCurl", "LoopbackServer"]
+        ),
+        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
+        // Depending on the executables makes SwiftPM build them before the tests.
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["curlcat", "redis-client", "http-get", "LoopbackServer"]
         ),
     ],
     swiftLanguageModes: [.v6]

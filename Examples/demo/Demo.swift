@@ -48,7 +48,7 @@ struct Demo {
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
         let echoed = replies.reduce(0, +)
-        print("2. 8 concurrent connections echoed \(echoed) bytes, every byte checked, in \(clock.now - start)")
+        print("2. 8 concurrent connections echoed \(echoed) bytes, every byte checked, in \(milliseconds(clock.now - start))")
 
         // 3. Streaming: `chunks` is an AsyncSequence that ends when the peer closes.
         let streamed = try await multi.withConnection(to: source.url) { connection in
@@ -92,5 +92,12 @@ struct Demo {
 
         // 6. Everything is released.
         print("6. engine after closing everything: \(await multi.diagnostics)")
+    }
+
+    /// A duration as milliseconds with one decimal, such as "12.3 ms".
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let tenths = (Double(seconds) * 10_000 + Double(attoseconds) / 1e14).rounded()
+        return "\(Int(tenths) / 10).\(Int(tenths) % 10) ms"
     }
 }

@@ -14,7 +14,7 @@
 ///
 /// ## Cancellation
 /// - A cancelled `receive` throws `CancellationError`, consumes no bytes, and leaves the
-///   connection usable; so does a cancelled ``receive(exactly:)``, which gives back what it had
+///   connection usable; so does a cancelled ``receive(exactly:timeout:)``, which gives back what it had
 ///   read.
 /// - A `send` cancelled before any byte was written throws `CancellationError` and leaves the
 ///   connection usable. Cancelled after a partial write, it closes the connection (the peer saw
@@ -82,10 +82,15 @@ public final class AsyncConnection: Sendable {
     /// Writes every chunk of `chunks` in order, suspending as needed, until the sequence ends.
     ///
     /// Useful to pipe one connection into another: `try await to.send(contentsOf: from.chunks)`.
+    /// - Parameters:
+    ///   - chunks: The chunks to write.
+    ///   - timeout: The longest each chunk's send may take (see ``send(_:timeout:)-([UInt8],_)``);
+    ///     waiting for the sequence's next chunk is not limited.
     /// - Throws: What ``send(_:timeout:)-([UInt8],_)`` throws, or what the sequence throws.
-    public func send<Chunks: AsyncSequence>(contentsOf chunks: Chunks) async throws where Chunks.Element == [UInt8] {
+    public func send<Chunks: AsyncSequence>(contentsOf chunks: Chunks, timeout: Duration? = nil) async throws
+    where Chunks.Element == [UInt8] {
         for try await chunk in chunks {
-            try await multi.send(id, chunk, timeout: nil)
+            try await multi.send(id, chunk, timeout: timeout)
         }
     }
 
@@ -134,6 +139,19 @@ public final class AsyncConnection: Sendable {
     /// Like ``chunks``, with chunks of at most `maxLength` bytes.
     public func chunks(maxLength: Int) -> Chunks {
         Chunks(connection: self, maxLength: maxLength)
+    }
+
+    /// Shuts down the sending side of a plain TCP connection (`shutdown(SHUT_WR)`): the peer
+    /// reads end of stream, while this side can still receive. For protocols where the client
+    /// signals the end of its input by half-closing, as netcat does.
+    ///
+    /// Later sends throw ``CurlError`` with ``CurlError/Code/sendError``. Calling it again does
+    /// nothing.
+    /// - Throws: ``CurlError`` with ``CurlError/Code/unsupportedProtocol`` on a TLS connection
+    ///   (libcurl cannot send TLS's close_notify without closing the whole connection), and
+    ///   ``ConnectionError/Code/closed`` on a closed one.
+    public func finishSending() async throws {
+        try await multi.finishSending(id)
     }
 
     // MARK: Closing

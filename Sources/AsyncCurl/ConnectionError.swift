@@ -37,7 +37,7 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
         /// Another `send` is already in progress on this connection. Sends on one connection
         /// must be sequential; receives may run at the same time.
         case sendInProgress
-        /// The peer ended the stream before ``AsyncConnection/receive(exactly:)`` had its bytes.
+        /// The peer ended the stream before ``AsyncConnection/receive(exactly:timeout:)`` had its bytes.
         case unexpectedEndOfStream
         /// The task was cancelled after part of a `send` was written. The peer saw a torn
         /// message, so the connection was closed.

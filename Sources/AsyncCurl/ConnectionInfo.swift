@@ -4,6 +4,10 @@ import CCurl
 /// through what, and how long each set-up step took. A snapshot taken when the connection was
 /// handed over.
 public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
+    /// The host the connection was opened to, as written in the URL (without IPv6 brackets).
+    public var host: String
+    /// The port the connection was opened to, as written in the URL (or the scheme's default).
+    public var port: Int
     /// The IP address connected to (`CURLINFO_PRIMARY_IP`). Through a proxy, the proxy's.
     public var remoteAddress: String?
     /// The port connected to (`CURLINFO_PRIMARY_PORT`). Through a proxy, the proxy's.
@@ -38,8 +42,10 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Creates a value; mostly for tests.
-    public init(remoteAddress: String?, remotePort: Int?, localAddress: String?, localPort: Int?,
-                usesTLS: Bool, proxyConnectStatus: Int?, timings: Timings) {
+    public init(host: String, port: Int, remoteAddress: String?, remotePort: Int?, localAddress: String?,
+                localPort: Int?, usesTLS: Bool, proxyConnectStatus: Int?, timings: Timings) {
+        self.host = host
+        self.port = port
         self.remoteAddress = remoteAddress
         self.remotePort = remotePort
         self.localAddress = localAddress
@@ -49,21 +55,28 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
         self.timings = timings
     }
 
+    /// For example `"127.0.0.1:6379 via 127.0.0.1:41234 -> 127.0.0.1:6379, TLS, connected in 0.21 ms"`.
     public var description: String {
-        var parts = ["\(localAddress ?? "?"):\(localPort.map(String.init) ?? "?") -> \(remoteAddress ?? "?"):\(remotePort.map(String.init) ?? "?")"]
+        let local = "\(localAddress ?? "?"):\(localPort.map(String.init) ?? "?")"
+        let remote = "\(remoteAddress ?? "?"):\(remotePort.map(String.init) ?? "?")"
+        var parts = ["\(host):\(port) via \(local) -> \(remote)"]
         if usesTLS { parts.append("TLS") }
         if let proxyConnectStatus { parts.append("proxy CONNECT \(proxyConnectStatus)") }
-        parts.append("connected in \(timings.connected)")
+        parts.append("connected in \(timings.connected.millisecondsText)")
+        if let tls = timings.tlsEstablished { parts.append("TLS done at \(tls.millisecondsText)") }
         return parts.joined(separator: ", ")
     }
 }
 
 extension EasyHandle {
     /// Reads the connection facts libcurl recorded during set-up.
-    func connectionInfo(usesTLS: Bool) -> ConnectionInfo {
+    func connectionInfo(for target: ConnectionTarget) -> ConnectionInfo {
+        let usesTLS = target.usesTLS
         let appConnect = duration(CURLINFO_APPCONNECT_TIME_T)
         let connectCode = long(CURLINFO_HTTP_CONNECTCODE)
         return ConnectionInfo(
+            host: target.host,
+            port: target.port,
             remoteAddress: string(CURLINFO_PRIMARY_IP),
             remotePort: long(CURLINFO_PRIMARY_PORT).flatMap { $0 > 0 ? $0 : nil },
             localAddress: string(CURLINFO_LOCAL_IP),
@@ -93,5 +106,15 @@ extension EasyHandle {
         var value: curl_off_t = 0
         guard ac_easy_getinfo_off_t(raw, info, &value) == CURLE_OK else { return nil }
         return .microseconds(value)
+    }
+}
+
+extension Duration {
+    /// Milliseconds with two decimals, such as `"0.21 ms"`.
+    var millisecondsText: String {
+        let (seconds, attoseconds) = components
+        let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
+        let fraction = hundredths % 100
+        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) ms"
     }
 }

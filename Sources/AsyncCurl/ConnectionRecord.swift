@@ -66,6 +66,8 @@ final class ConnectionRecord {
     /// One receive (or one send) at a time; a second one gets a usage error.
     var isReceiving = false
     var isSending = false
+    /// ``AsyncConnection/finishSending()`` shut down the sending side.
+    var sendingFinished = false
 
     /// Bytes received but not yet handed out: read while attaching the connection after
     /// connect, or given back by a cancelled `receive(exactly:)`. Served before the socket.

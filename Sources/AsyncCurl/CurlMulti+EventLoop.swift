@@ -147,7 +147,7 @@ extension CurlMulti {
             failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
         }
         let easy = EasyHandle(raw: record.easy)
-        let info = easy.connectionInfo(usesTLS: record.target.usesTLS)
+        let info = easy.connectionInfo(for: record.target)
         if failure == nil {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))

@@ -14,6 +14,9 @@ extension CurlMulti {
     func send(_ id: ConnectionID, _ bytes: [UInt8], timeout: Duration?) async throws {
         let record = try openRecord(id)
         guard !record.isSending else { throw ConnectionError.sendInProgress }
+        guard !record.sendingFinished else {
+            throw CurlError(code: .sendError, message: "the sending side was shut down by finishSending()")
+        }
         guard !bytes.isEmpty else { return }
         try Task.checkCancellation()
         record.isSending = true
@@ -46,6 +49,20 @@ extension CurlMulti {
             default:
                 throw record.error(result)
             }
+        }
+    }
+
+    /// Half-closes a plain TCP connection: `shutdown(SHUT_WR)` on its socket.
+    func finishSending(_ id: ConnectionID) throws {
+        let record = try openRecord(id)
+        guard !record.target.usesTLS else {
+            throw CurlError(code: .unsupportedProtocol, message: "finishSending() is not possible on a TLS connection: libcurl cannot send close_notify without closing the connection")
+        }
+        guard !record.sendingFinished, let socket = record.socket else { return }
+        guard !record.isSending else { throw ConnectionError.sendInProgress }
+        record.sendingFinished = true
+        if Glibc.shutdown(socket, Int32(SHUT_WR)) != 0 {
+            throw CurlError(code: .sendError, message: "shutdown(SHUT_WR) failed: \(String(cString: strerror(errno)))")
         }
     }
 

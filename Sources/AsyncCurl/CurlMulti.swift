@@ -158,7 +158,7 @@ public actor CurlMulti {
     ///     `tcp://[::1]:6379`. No HTTP is spoken: the connection is raw.
     ///   - options: Time limit, proxy, TLS and socket options.
     /// - Returns: An open connection. Close it with ``AsyncConnection/close()``, or use
-    ///   ``withConnection(to:options:_:)`` to have it closed for you.
+    ///   ``withConnection(to:options:isolation:_:)`` to have it closed for you.
     /// - Throws: ``CurlError`` with ``CurlError/Code/urlMalformat`` or
     ///   ``CurlError/Code/unsupportedProtocol`` for a bad URL (before any I/O),
     ///   ``CurlError/Code/couldNotResolveHost``, ``CurlError/Code/couldNotConnect``,
@@ -169,6 +169,14 @@ public actor CurlMulti {
         let target = try ConnectionTarget(parsing: url)
         let (record, info) = try await establish(target, options: options, request: nil)
         return AsyncConnection(multi: self, id: record.id, info: info)
+    }
+
+    /// Opens a connection to `host` and `port`: TCP, or TLS when `tls` is true. The same as
+    /// ``connect(to:options:)`` with a `tcp://` or `tls://` URL; IPv6 addresses need no brackets.
+    public func connect(host: String, port: Int, tls: Bool = false,
+                        options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
+        let hostInURL = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return try await connect(to: "\(tls ? "tls" : "tcp")://\(hostInURL):\(port)", options: options)
     }
 
     /// Sends an HTTP/1.1 request with libcurl, reads the response, and then hands the same

@@ -1,4 +1,7 @@
 import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Typed setters over the C target's non-variadic `curl_easy_setopt` wrappers, turning every
 /// failure into a ``CurlError`` that names the option.
@@ -39,6 +42,8 @@ struct EasyHandle {
         try set(CURLOPT_URL, target.curlURL)
         // Only the schemes ConnectionTarget produces, even if a URL were to slip through.
         try set(CURLOPT_PROTOCOLS_STR, "http,https")
+        // Sockets are close-on-exec, so a child process cannot keep a connection open.
+        try check(ac_easy_setopt_opensocketfunction(raw, curlOpenSocketCallback), CURLOPT_OPENSOCKETFUNCTION)
 
         if let timeout = options.connectTimeout {
             try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, timeout.wholeMilliseconds))
@@ -192,6 +197,13 @@ extension Duration {
         let extra = (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
         return Int(clamping: millisFromSeconds) &+ Int(extra)
     }
+}
+
+/// `CURLOPT_OPENSOCKETFUNCTION`: libcurl's own socket creation plus `SOCK_CLOEXEC`; libcurl
+/// makes the socket non-blocking itself afterwards.
+private let curlOpenSocketCallback: curl_opensocket_callback = { _, _, address in
+    guard let address else { return CURL_SOCKET_BAD }
+    return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
 }
 
 /// libcurl's `CURLOPT_DEBUGFUNCTION`: forwards text and header lines to the connection's handler.

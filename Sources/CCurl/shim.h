@@ -32,6 +32,10 @@ static inline CURLcode ac_easy_setopt_writefunction(CURL *handle, CURLoption opt
     return curl_easy_setopt(handle, option, callback);
 }
 
+static inline CURLcode ac_easy_setopt_opensocketfunction(CURL *handle, curl_opensocket_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_OPENSOCKETFUNCTION, callback);
+}
+
 // MARK: - curl_easy_getinfo
 
 static inline CURLcode ac_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {

@@ -1,4 +1,5 @@
 import AsyncCurl
+import Glibc
 import LoopbackServer
 import Testing
 
@@ -142,4 +143,52 @@ extension AsyncCurlTests {
             #expect(reply == Array("shared".utf8))
         }
     }
+}
+
+extension AsyncCurlTests {
+    @Suite struct HalfCloseAndSocketTests {
+        @Test func finishSendingHalfClosesAndStillReceives() async throws {
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            let multi = CurlMulti()
+            let connection = try await multi.connect(host: "127.0.0.1", port: server.port)
+            #expect(connection.info.host == "127.0.0.1" && connection.info.port == server.port)
+            try await connection.send("last words")
+            try await connection.finishSending()
+            try await connection.finishSending()  // idempotent
+            // The echo server sees end of stream, flushes, and closes: everything comes back.
+            var received: [UInt8] = []
+            for try await chunk in connection.chunks { received += chunk }
+            #expect(received == Array("last words".utf8))
+            let error = await #expect(throws: CurlError.self) { try await connection.send("more") }
+            #expect(error?.code == .sendError)
+            await connection.close()
+            #expect(await multi.diagnostics == .idle)
+        }
+
+        @Test func connectionSocketsAreCloseOnExec() async throws {
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            let connection = try await CurlMulti().connect(to: server.url)
+            defer { Task { await connection.close() } }
+            let localPort = try #require(connection.info.localPort)
+            let flags = try #require(descriptorFlags(ofLocalPort: localPort), "found the connection's socket")
+            #expect(flags & FD_CLOEXEC != 0)
+        }
+    }
+}
+
+/// `fcntl(F_GETFD)` of this process's TCP socket bound to `localPort` on 127.0.0.1.
+private func descriptorFlags(ofLocalPort localPort: Int) -> Int32? {
+    for fd in Int32(3)..<Int32(4096) {
+        var address = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+        }
+        if named, address.sin_family == sa_family_t(AF_INET), Int(UInt16(bigEndian: address.sin_port)) == localPort {
+            return fcntl(fd, F_GETFD)
+        }
+    }
+    return nil
 }
