@@ -124,6 +124,29 @@ public final class AsyncConnection: Sendable {
         try await multi.receive(id, exactly: count, timeout: timeout)
     }
 
+    /// Returns the bytes up to and including the first occurrence of `delimiter`, such as one
+    /// `\r\n`-terminated line of a text protocol; the bytes after it stay in the connection for
+    /// the next receive. Returns `nil` at end of stream when no bytes are left.
+    ///
+    /// ```swift
+    /// while let line = try await connection.receive(through: Array("\r\n".utf8)) {
+    ///     handle(String(decoding: line.dropLast(2), as: UTF8.self))
+    /// }
+    /// ```
+    ///
+    /// Like every receive it is cancel-safe: a cancelled or timed-out call consumes nothing.
+    /// - Parameters:
+    ///   - delimiter: The byte sequence that ends a unit, at least one byte.
+    ///   - maxLength: The most bytes to search, delimiter included. Default 64 KiB.
+    ///   - timeout: The longest the whole call may take (see ``receive(maxLength:timeout:)``).
+    /// - Throws: ``ConnectionError/Code/delimiterNotFound`` when `maxLength` bytes hold no
+    ///   delimiter; ``ConnectionError/Code/unexpectedEndOfStream`` when the stream ends inside a
+    ///   unit (the partial bytes stay readable); otherwise what ``receive(maxLength:timeout:)``
+    ///   throws.
+    public func receive(through delimiter: [UInt8], maxLength: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
+        try await multi.receive(id, through: delimiter, maxLength: maxLength, timeout: timeout)
+    }
+
     /// The received bytes as an `AsyncSequence` of chunks, ending at end of stream.
     ///
     /// Chunks are read on demand, one `receive` per `next()`: a slow consumer slows the peer down

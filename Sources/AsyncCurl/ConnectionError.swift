@@ -17,7 +17,8 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
     public var code: Code
 
     /// Bytes involved: for ``Code/unexpectedEndOfStream`` how many were received before the end,
-    /// for ``Code/sendCancelled`` how many were written before the cancellation. Zero otherwise.
+    /// for ``Code/sendCancelled`` how many were written before the cancellation, for
+    /// ``Code/delimiterNotFound`` how many were searched. Zero otherwise.
     public var byteCount: Int
 
     /// Creates an error; mostly useful for tests of code that handles these errors.
@@ -42,6 +43,9 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
         /// The task was cancelled after part of a `send` was written. The peer saw a torn
         /// message, so the connection was closed.
         case sendCancelled
+        /// ``AsyncConnection/receive(through:maxLength:timeout:)`` read `maxLength` bytes
+        /// without finding the delimiter; the bytes stay in the connection.
+        case delimiterNotFound
         /// The connection's ``CurlMulti`` was shut down (``CurlMulti/shutdown()``), which closed
         /// the connection or refused the connect.
         case engineShutDown
@@ -78,6 +82,8 @@ public struct ConnectionError: Error, Sendable, Hashable, CustomStringConvertibl
             return "ConnectionError.unexpectedEndOfStream: the peer closed the stream after \(byteCount) bytes"
         case .sendCancelled:
             return "ConnectionError.sendCancelled: cancelled after \(byteCount) bytes were written; the connection was closed"
+        case .delimiterNotFound:
+            return "ConnectionError.delimiterNotFound: no delimiter in the first \(byteCount) bytes"
         case .engineShutDown:
             return "ConnectionError.engineShutDown: the CurlMulti engine was shut down"
         }

@@ -116,6 +116,69 @@ extension CurlMulti {
         return result
     }
 
+    /// Returns the bytes up to and including the first `delimiter`, leaving what follows in the
+    /// connection; `nil` at end of stream when nothing is left.
+    func receive(_ id: ConnectionID, through delimiter: [UInt8], maxLength: Int,
+                 timeout: Duration?) async throws -> [UInt8]? {
+        guard !delimiter.isEmpty, maxLength >= delimiter.count else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(through:maxLength:) needs a non-empty delimiter no longer than maxLength")
+        }
+        let record = try openRecord(id)
+        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
+        record.isReceiving = true
+        defer { record.isReceiving = false }
+        let deadline = timeout.map { ContinuousClock.now + $0 }
+        var searchFrom = 0
+        while true {
+            // Only a delimiter that ends within the first maxLength bytes counts.
+            let window = min(record.unread.count, maxLength)
+            if searchFrom < window, let match = record.unread[searchFrom..<window].firstRange(of: delimiter) {
+                let line = Array(record.unread[..<match.upperBound])
+                record.unread.removeFirst(match.upperBound)
+                return line
+            }
+            searchFrom = max(0, window - delimiter.count + 1)
+            guard record.unread.count < maxLength else {
+                throw ConnectionError(code: .delimiterNotFound, byteCount: record.unread.count)
+            }
+            // Everything read stays in `unread` until the delimiter arrives, so a cancellation,
+            // timeout or error loses nothing.
+            do {
+                guard try await readMore(record, upTo: maxLength - record.unread.count, deadline: deadline) else {
+                    if record.unread.isEmpty { return nil }
+                    throw ConnectionError.unexpectedEndOfStream(received: record.unread.count)
+                }
+            } catch is ReadinessTimeout {
+                throw Self.receiveTimedOut
+            }
+        }
+    }
+
+    /// Appends what the socket has (at most `limit` bytes) to the connection's unread bytes,
+    /// waiting if nothing is there yet; false at end of stream.
+    private func readMore(_ record: ConnectionRecord, upTo limit: Int, deadline: ContinuousClock.Instant?) async throws -> Bool {
+        while true {
+            guard case .open = record.state, connections[record.id] === record else {
+                throw isShutDown ? ConnectionError.engineShutDown : ConnectionError.closed
+            }
+            if record.sawEndOfStream { return false }
+            var received = 0
+            let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, min(limit, receiveBuffer.count), &received)
+            switch result {
+            case CURLE_OK where received == 0:
+                record.sawEndOfStream = true
+                return false
+            case CURLE_OK:
+                record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+                return true
+            case CURLE_AGAIN:
+                try await waitUntilReady(record, .readable, deadline: deadline)
+            default:
+                throw record.error(result)
+            }
+        }
+    }
+
     /// The receive loop: bytes kept back first, then curl_easy_recv until it has something,
     /// waiting for readability on `CURLE_AGAIN`. curl is always asked before waiting, because
     /// TLS may hold decrypted bytes while the socket itself is not readable.

@@ -77,3 +77,48 @@ extension AsyncCurlTests {
         }
     }
 }
+
+extension AsyncCurlTests {
+    @Suite struct DelimitedReceiveTests {
+        static let crlf = Array("\r\n".utf8)
+
+        @Test func linesThenPartialThenEnd() async throws {
+            let server = try LoopbackServer(mode: .source(Array("line one\r\nline two\r\npartial".utf8)))
+            defer { server.stop() }
+            try await CurlMulti().withConnection(to: server.url) { connection async throws in
+                // Too small a limit: a typed error, and nothing is lost.
+                let tooLong = await #expect(throws: ConnectionError.self) {
+                    _ = try await connection.receive(through: Self.crlf, maxLength: 4)
+                }
+                #expect(tooLong?.code == .delimiterNotFound)
+                #expect(try await connection.receive(through: Self.crlf) == Array("line one\r\n".utf8))
+                #expect(try await connection.receive(through: Self.crlf) == Array("line two\r\n".utf8))
+                let partial = await #expect(throws: ConnectionError.self) {
+                    _ = try await connection.receive(through: Self.crlf)
+                }
+                #expect(partial?.code == .unexpectedEndOfStream)
+                #expect(partial?.byteCount == 7)
+                #expect(try await connection.receive() == Array("partial".utf8))
+                #expect(try await connection.receive(through: Self.crlf) == nil)
+            }
+        }
+
+        @Test func cancelledDelimitedReceiveLosesNothing() async throws {
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            let multi = CurlMulti()
+            try await multi.withConnection(to: server.url) { connection async throws in
+                try await connection.send("abc")
+                let pending = Task { try await connection.receive(through: [10]) }
+                try await waitUntil("the receive to wait for the delimiter") {
+                    await multi.diagnostics.pendingContinuations == 1
+                }
+                pending.cancel()
+                await #expect(throws: CancellationError.self) { _ = try await pending.value }
+                try await connection.send("def\nghi\n")
+                #expect(try await connection.receive(through: [10]) == Array("abcdef\n".utf8))
+                #expect(try await connection.receive(through: [10], timeout: .seconds(10)) == Array("ghi\n".utf8))
+            }
+        }
+    }
+}
