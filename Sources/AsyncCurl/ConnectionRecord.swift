@@ -11,15 +11,15 @@ struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
 
 /// A suspended `send` or `receive` waiting for its socket to become ready.
 struct ReadinessWaiter {
-    /// Tells a cancellation or expiry apart from a later wait of the same connection and direction.
+    /// Tells a cancellation apart from a later wait of the same connection and direction.
     let token: UInt64
     let continuation: CheckedContinuation<Void, any Error>
-    /// Expires the wait at its deadline; cancelled when the wait ends any other way.
-    let expiry: DispatchWorkItem?
+    /// When the wait expires, if it has a deadline; the connection's timer for the direction is
+    /// armed for it.
+    let deadline: ContinuousClock.Instant?
 
     /// Resumes the waiting operation; every waiter is finished through here exactly once.
     func finish(throwing error: (any Error)? = nil) {
-        expiry?.cancel()
         if let error {
             continuation.resume(throwing: error)
         } else {
@@ -63,6 +63,13 @@ final class ConnectionRecord {
 
     var readWaiter: ReadinessWaiter?
     var writeWaiter: ReadinessWaiter?
+    /// One reusable timer per direction, created the first time a wait there has a deadline.
+    /// Reusing it keeps a busy connection with long timeouts at constant memory.
+    var readTimer: DispatchSourceTimer?
+    var writeTimer: DispatchSourceTimer?
+    /// Set when the engine released the easy handle: an operation that resumes afterwards must
+    /// not touch `easy` again.
+    var isDiscarded = false
     /// One receive (or one send) at a time; a second one gets a usage error.
     var isReceiving = false
     var isSending = false
@@ -89,6 +96,18 @@ final class ConnectionRecord {
     var socket: Int32? {
         if case .open(let socket) = state { return socket }
         return nil
+    }
+
+    func waiter(_ direction: Readiness) -> ReadinessWaiter? {
+        direction == .readable ? readWaiter : writeWaiter
+    }
+
+    func setWaiter(_ waiter: ReadinessWaiter?, _ direction: Readiness) {
+        if direction == .readable { readWaiter = waiter } else { writeWaiter = waiter }
+    }
+
+    func timer(_ direction: Readiness) -> DispatchSourceTimer? {
+        direction == .readable ? readTimer : writeTimer
     }
 
     /// The directions a suspended send or receive waits for.

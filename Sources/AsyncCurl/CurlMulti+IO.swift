@@ -220,7 +220,7 @@ extension CurlMulti {
     private func waitUntilReady(_ record: ConnectionRecord, _ direction: Readiness,
                                 deadline operationDeadline: ContinuousClock.Instant?) async throws {
         try Task.checkCancellation()
-        guard let socket = record.socket else { throw ConnectionError.closed }
+        guard let socket = record.socket, !record.isDiscarded else { throw closedError }
         let now = ContinuousClock.now
         var deadline = operationDeadline
         if let idleTimeout = record.idleTimeout {
@@ -232,25 +232,58 @@ extension CurlMulti {
         let id = record.id
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                var expiry: DispatchWorkItem?
-                if let deadline {
-                    let item = DispatchWorkItem { [weak self] in
-                        self?.assumeIsolated { $0.endWait(id, direction, token: token, with: ReadinessTimeout()) }
-                    }
-                    executor.queue.asyncAfter(deadline: .now() + (deadline - now).dispatchInterval, execute: item)
-                    expiry = item
-                }
-                let waiter = ReadinessWaiter(token: token, continuation: continuation, expiry: expiry)
-                if direction == .readable {
-                    record.readWaiter = waiter
-                } else {
-                    record.writeWaiter = waiter
-                }
+                record.setWaiter(ReadinessWaiter(token: token, continuation: continuation, deadline: deadline), direction)
+                if let deadline { armTimer(record, direction, for: deadline) }
                 pendingContinuations += 1
                 apply(interests.setWaiting(record.waiting, for: socket, owner: id))
             }
         } onCancel: {
             self.onEngineQueue { $0.endWait(id, direction, token: token, with: CancellationError()) }
+        }
+        // Woken because the socket is ready; but a close may have run since, releasing `easy`.
+        guard !record.isDiscarded else { throw closedError }
+    }
+
+    /// The error for an operation on a connection that is gone.
+    private var closedError: ConnectionError {
+        isShutDown ? .engineShutDown : .closed
+    }
+
+    /// Takes the waiter of `direction` out of the record, disarming its deadline timer.
+    private func takeWaiter(_ record: ConnectionRecord, _ direction: Readiness) -> ReadinessWaiter? {
+        guard let waiter = record.waiter(direction) else { return nil }
+        record.setWaiter(nil, direction)
+        if waiter.deadline != nil {
+            record.timer(direction)?.schedule(deadline: .distantFuture)
+        }
+        return waiter
+    }
+
+    /// Arms the connection's timer for `direction`, creating it on first use.
+    private func armTimer(_ record: ConnectionRecord, _ direction: Readiness, for deadline: ContinuousClock.Instant) {
+        let timer: DispatchSourceTimer
+        if let existing = record.timer(direction) {
+            timer = existing
+        } else {
+            timer = DispatchSource.makeTimerSource(queue: executor.queue)
+            let id = record.id
+            timer.setEventHandler { [weak self] in
+                self?.assumeIsolated { $0.expireWait(id, direction) }
+            }
+            timer.activate()
+            if direction == .readable { record.readTimer = timer } else { record.writeTimer = timer }
+        }
+        timer.schedule(deadline: .now() + (deadline - ContinuousClock.now).dispatchInterval)
+    }
+
+    /// A deadline timer fired: expire the current wait of `direction` if its deadline has passed
+    /// (the timer may belong to a wait that has since been replaced).
+    private func expireWait(_ id: ConnectionID, _ direction: Readiness) {
+        guard let record = connections[id], let waiter = record.waiter(direction), let deadline = waiter.deadline else { return }
+        if ContinuousClock.now < deadline {
+            armTimer(record, direction, for: deadline)
+        } else {
+            endWait(id, direction, token: waiter.token, with: ReadinessTimeout())
         }
     }
 
@@ -258,13 +291,8 @@ extension CurlMulti {
     func wake(_ id: ConnectionID, ready: Readiness) {
         guard !ready.isEmpty, let record = connections[id] else { return }
         var resumed: [ReadinessWaiter] = []
-        if ready.contains(.readable), let waiter = record.readWaiter {
-            record.readWaiter = nil
-            resumed.append(waiter)
-        }
-        if ready.contains(.writable), let waiter = record.writeWaiter {
-            record.writeWaiter = nil
-            resumed.append(waiter)
+        for direction in [Readiness.readable, .writable] where ready.contains(direction) {
+            if let waiter = takeWaiter(record, direction) { resumed.append(waiter) }
         }
         guard !resumed.isEmpty else { return }
         if let socket = record.socket {
@@ -277,17 +305,8 @@ extension CurlMulti {
     /// Ends one particular wait early, by cancellation or expiry. A wait that already ended
     /// (its token no longer matches) is left alone: the operation sees the cancellation itself.
     private func endWait(_ id: ConnectionID, _ direction: Readiness, token: UInt64, with error: any Error) {
-        guard let record = connections[id] else { return }
-        let waiter: ReadinessWaiter
-        if direction == .readable, let current = record.readWaiter, current.token == token {
-            waiter = current
-            record.readWaiter = nil
-        } else if direction == .writable, let current = record.writeWaiter, current.token == token {
-            waiter = current
-            record.writeWaiter = nil
-        } else {
-            return
-        }
+        guard let record = connections[id], record.waiter(direction)?.token == token,
+              let waiter = takeWaiter(record, direction) else { return }
         if let socket = record.socket {
             apply(interests.setWaiting(record.waiting, for: socket, owner: id))
         }
@@ -306,8 +325,6 @@ extension CurlMulti {
         if let waiter = record.writeWaiter { waiters.append(waiter) }
         var connecting: CheckedContinuation<ConnectionInfo, any Error>?
         if case .connecting(let continuation) = record.state { connecting = continuation }
-        record.readWaiter = nil
-        record.writeWaiter = nil
         discard(record)
         pendingContinuations -= waiters.count + (connecting == nil ? 0 : 1)
         for waiter in waiters { waiter.finish(throwing: error) }
@@ -325,6 +342,9 @@ extension CurlMulti {
         }
         record.readWaiter = nil
         record.writeWaiter = nil
+        record.readTimer?.cancel()
+        record.writeTimer?.cancel()
+        record.isDiscarded = true
         if let multi {
             curl_multi_remove_handle(multi, record.easy)
         }
