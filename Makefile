@@ -3,6 +3,9 @@
 #   make demo   installs what is missing, then runs Examples/demo against an embedded server
 #   make test   installs what is missing, then runs every test
 #   make bench  builds Benchmarks/ in release and compares AsyncCurl with the alternatives
+#   make sanitize  runs every test under ThreadSanitizer, then under AddressSanitizer (+ leaks)
+#   make leaks     runs the demo and the cancellation storm under valgrind memcheck
+#   make soak      runs the integrity soak for longer (SOAK_SECONDS x SOAK_ROUNDS)
 #
 # Debian packages are installed only when missing; `apt-get update` runs once before the first
 # install, as a fresh machine needs.
@@ -12,11 +15,11 @@ SWIFT_FLAGS ?=
 
 # What building needs, and what the tests' real peers need.
 BUILD_PACKAGES := libcurl4-openssl-dev pkg-config
-TEST_PACKAGES  := openssl redis-server nginx tinyproxy
+TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 libio-socket-socks-perl redis-server nginx
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build demo test deps test-deps bench docs clean
+.PHONY: all build demo test deps test-deps bench docs clean sanitize sanitize-thread sanitize-address leaks soak
 
 all: build
 
@@ -65,6 +68,62 @@ bench: deps
 	$(call apt_install,$(BENCH_PACKAGES))
 	cd Benchmarks && $(SWIFT) build -c release
 	cd Benchmarks && { ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; } && ./.build/release/bench $(BENCH_ARGS)
+
+# ---- Reliability: sanitizers, leak checks, soak (see RELIABILITY.md) ------------------------
+# Each sanitizer builds in its own scratch path, so it never fights the normal build.
+# Everything runs 5-20 times slower under a sanitizer: the soak is shortened and the storm's
+# cancel-to-return limit raised (the tests' own knobs); the resident-memory assertions switch
+# themselves off there, because the sanitizers' allocators keep freed memory on purpose.
+# --disable-xctest: every test uses swift-testing; the empty XCTest pass would only add XCTest's
+# own leak to LeakSanitizer's report.
+SANITIZERS_DIR := Tests/Sanitizers
+SANITIZE_ENV   ?= AC_SOAK_SECONDS=20 AC_STORM_LATENCY_MS=5000
+TSAN_OPTIONS_FOR_TESTS := suppressions=$(CURDIR)/$(SANITIZERS_DIR)/tsan.supp:second_deadlock_stack=1
+ASAN_OPTIONS_FOR_TESTS := detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1
+LSAN_OPTIONS_FOR_TESTS := suppressions=$(CURDIR)/$(SANITIZERS_DIR)/lsan.supp:print_suppressions=0
+
+sanitize: sanitize-thread sanitize-address
+
+sanitize-thread: test-deps
+	env $(SANITIZE_ENV) TSAN_OPTIONS="$(TSAN_OPTIONS_FOR_TESTS)" \
+	  $(SWIFT) test --no-parallel --disable-xctest --sanitize=thread --scratch-path .build-tsan $(SWIFT_FLAGS)
+
+sanitize-address: test-deps
+	env $(SANITIZE_ENV) ASAN_OPTIONS="$(ASAN_OPTIONS_FOR_TESTS)" LSAN_OPTIONS="$(LSAN_OPTIONS_FOR_TESTS)" \
+	  $(SWIFT) test --no-parallel --disable-xctest --sanitize=address --scratch-path .build-asan $(SWIFT_FLAGS)
+
+# valgrind memcheck of the demo and of the cancellation storm (StormTests, run straight from
+# the test binary). Fails on any memcheck error or any "definitely lost" block.
+# valgrind 3.19 dies on Swift programs before they start (it writes into libdispatch's
+# read-only sigsuspend mask); $(SANITIZERS_DIR)/valgrind-sigsuspend-shim.c works around it.
+LEAKS_SCRATCH ?= .build
+LEAKS_ENV     ?= AC_STORM_LATENCY_MS=30000
+SHIM_CC       ?= clang
+VALGRIND      := valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1 \
+                 --suppressions=$(SANITIZERS_DIR)/valgrind.supp
+VALGRIND_SHIM := $(LEAKS_SCRATCH)/valgrind/sigsuspend-shim.so
+
+leaks: test-deps
+	$(call apt_install,valgrind)
+	$(SWIFT) build --build-tests --scratch-path $(LEAKS_SCRATCH) $(SWIFT_FLAGS)
+	mkdir -p $(dir $(VALGRIND_SHIM))
+	$(SHIM_CC) -shared -fPIC -O2 -o $(VALGRIND_SHIM) $(SANITIZERS_DIR)/valgrind-sigsuspend-shim.c
+	LD_PRELOAD=$(CURDIR)/$(VALGRIND_SHIM) $(VALGRIND) $(LEAKS_SCRATCH)/debug/demo
+	env $(LEAKS_ENV) LD_PRELOAD=$(CURDIR)/$(VALGRIND_SHIM) $(VALGRIND) \
+	  $(LEAKS_SCRATCH)/debug/AsyncCurlPackageTests.xctest --testing-library swift-testing --filter StormTests
+
+# The integrity soak (SoakTests) for SOAK_SECONDS per run, SOAK_ROUNDS runs in a row. One run
+# must fit the test suite's 3-minute limit, so longer soaks repeat the run.
+SOAK_SECONDS ?= 150
+SOAK_ROUNDS  ?= 4
+
+soak: test-deps
+	$(SWIFT) build --build-tests $(SWIFT_FLAGS)
+	for round in $$(seq $(SOAK_ROUNDS)); do \
+	  echo "soak round $$round of $(SOAK_ROUNDS)"; \
+	  AC_SOAK_SECONDS=$(SOAK_SECONDS) $(SWIFT) test --skip-build --disable-xctest $(SWIFT_FLAGS) \
+	    --filter SoakTests || exit 1; \
+	done
 
 clean:
 	rm -rf .build
