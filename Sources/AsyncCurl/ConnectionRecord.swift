@@ -55,7 +55,9 @@ final class ConnectionRecord {
     /// `CURLOPT_ERRORBUFFER`: libcurl writes the detailed message of the last failure here.
     let errorBuffer: UnsafeMutablePointer<CChar>
     /// Keeps the trace handler alive while libcurl holds a pointer to it.
-    let traceBox: Unmanaged<TraceBox>?
+    var traceBox: Unmanaged<TraceBox>?
+    /// libcurl will not write to the error buffer again (see `captureFailuresAfterStaleErrorBuffer`).
+    var errorBufferIsStale = false
     /// For an HTTP hand-over: what libcurl reads, and the request's header list, which libcurl
     /// uses until the transfer is done.
     var exchange: Unmanaged<HTTPExchange>?
@@ -110,6 +112,27 @@ final class ConnectionRecord {
         direction == .readable ? readTimer : writeTimer
     }
 
+    /// libcurl writes only the first failure of a transfer to the error buffer; later ones go
+    /// only to the verbose trace. A connection whose set-up logged a failure that was not fatal
+    /// (such as `getpeername()` on a socket the peer already closed) would otherwise report its
+    /// real error with a stale or empty message. So: clear the buffer, and keep the last trace
+    /// line from now on. Only such connections pay for the verbose trace.
+    func captureFailuresAfterStaleErrorBuffer() {
+        guard errorBuffer[0] != 0 else { return }
+        errorBuffer[0] = 0
+        errorBufferIsStale = true
+        traceBox?.takeUnretainedValue().lastText = nil
+        let easy = EasyHandle(raw: easy)
+        if traceBox == nil {
+            let box = Unmanaged.passRetained(TraceBox(nil))
+            guard (try? easy.enableTrace(box.takeUnretainedValue())) != nil else {
+                box.release()
+                return
+            }
+            traceBox = box
+        }
+    }
+
     /// The directions a suspended send or receive waits for.
     var waiting: Readiness {
         var waiting: Readiness = []
@@ -123,6 +146,9 @@ final class ConnectionRecord {
     func error(_ code: CURLcode) -> CurlError {
         var message = String(cString: errorBuffer)
         errorBuffer[0] = 0
+        if message.isEmpty, errorBufferIsStale, let traced = traceBox?.takeUnretainedValue().lastText {
+            message = traced
+        }
         if code == CURLE_SSL_CONNECT_ERROR, message.contains("wrong version number") {
             message += " (the peer does not seem to speak TLS on this port)"
         }
@@ -140,11 +166,13 @@ final class ConnectionRecord {
     }
 }
 
-/// Holds a connection's trace handler for libcurl's `CURLOPT_DEBUGDATA`.
+/// libcurl's `CURLOPT_DEBUGDATA`: the user's trace handler, and the last text line, which
+/// stands in for the error buffer once libcurl has stopped writing to it (see `error(_:)`).
 final class TraceBox {
-    let handler: @Sendable (TraceEvent) -> Void
+    let handler: (@Sendable (TraceEvent) -> Void)?
+    var lastText: String?
 
-    init(_ handler: @escaping @Sendable (TraceEvent) -> Void) {
+    init(_ handler: (@Sendable (TraceEvent) -> Void)?) {
         self.handler = handler
     }
 }

@@ -152,6 +152,7 @@ extension CurlMulti {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))
             record.state = .open(socket: socket)
+            record.captureFailuresAfterStaleErrorBuffer()
             failure = attach(record)
         }
         if let failure {

@@ -85,10 +85,15 @@ struct EasyHandle {
         try apply(options.proxyTLS, TLSOptionNames.proxy)
 
         if let traceBox {
-            try check(ac_easy_setopt_debugfunction(raw, curlTraceCallback), CURLOPT_DEBUGFUNCTION)
-            try set(CURLOPT_DEBUGDATA, pointer: Unmanaged.passUnretained(traceBox).toOpaque())
-            try set(CURLOPT_VERBOSE, true)
+            try enableTrace(traceBox)
         }
+    }
+
+    /// Turns on libcurl's verbose trace into `box`, which must outlive the easy handle.
+    func enableTrace(_ box: TraceBox) throws(CurlError) {
+        try check(ac_easy_setopt_debugfunction(raw, curlTraceCallback), CURLOPT_DEBUGFUNCTION)
+        try set(CURLOPT_DEBUGDATA, pointer: Unmanaged.passUnretained(box).toOpaque())
+        try set(CURLOPT_VERBOSE, true)
     }
 }
 
@@ -219,6 +224,8 @@ private let curlTraceCallback: curl_debug_callback = { _, type, data, size, user
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
     var text = String(decoding: bytes, as: UTF8.self)
     while text.last?.isNewline == true { text.removeLast() }
-    Unmanaged<TraceBox>.fromOpaque(userdata).takeUnretainedValue().handler(TraceEvent(kind: kind, text: text))
+    let box = Unmanaged<TraceBox>.fromOpaque(userdata).takeUnretainedValue()
+    if kind == .text { box.lastText = text }
+    box.handler?(TraceEvent(kind: kind, text: text))
     return 0
 }
