@@ -264,6 +264,11 @@ public actor CurlMulti {
         }
     }
 
+    /// The version of the libcurl loaded at run time, such as `"7.88.1"`; what it supports
+    /// (for example the HTTP hand-over, from 7.86.0) is decided from this, not from the headers
+    /// AsyncCurl was built with.
+    public static var libcurlVersion: String { LoadedCurl.version }
+
     /// Closes every connection and refuses new ones.
     ///
     /// Pending connects, sends and receives throw ``ConnectionError/Code/engineShutDown``, as do

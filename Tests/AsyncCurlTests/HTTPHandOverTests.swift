@@ -144,6 +144,12 @@ extension AsyncCurlTests {
             await connection.close()
         }
 
+        @Test func loadedLibcurlIsDetectedAtRunTime() {
+            let parts = CurlMulti.libcurlVersion.split(separator: ".").compactMap { Int($0) }
+            #expect(parts.count == 3)
+            #expect(parts.lexicographicallyPrecedes([7, 86, 0]) == false, "this machine's libcurl supports the hand-over")
+        }
+
         @Test func nonHTTPURLsAreRefused() async throws {
             let multi = CurlMulti()
             let error = await #expect(throws: CurlError.self) {
