@@ -95,6 +95,27 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        @Test func twoConcurrentSendsAreAUsageError() async throws {
+            let release = DispatchSemaphore(value: 0)
+            let server = try LoopbackServer(mode: .handler { _ in
+                _ = release.wait(timeout: .now() + 60)  // holds the connection open, never reads
+            })
+            defer {
+                release.signal()
+                server.stop()
+            }
+            let multi = CurlMulti()
+            let connection = try await multi.connect(to: server.url)
+            let first = Task { try await connection.send([UInt8](repeating: 5, count: 64 << 20)) }
+            try await waitUntil("the first send to suspend") { await multi.diagnostics.pendingContinuations == 1 }
+            let error = await #expect(throws: ConnectionError.self) { try await connection.send("second") }
+            #expect(error?.code == .sendInProgress)
+            // A receive may run beside the pending send: the connection is full duplex.
+            await #expect(throws: CurlError.self) { _ = try await connection.receive(timeout: .milliseconds(50)) }
+            await connection.close()
+            await #expect(throws: ConnectionError.closed) { try await first.value }
+        }
+
         @Test func cancelledConnectIsPromptAndLeaksNothing() async throws {
             let blackhole = try BlackholeListener()
             defer { blackhole.close() }
