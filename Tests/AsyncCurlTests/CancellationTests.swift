@@ -74,14 +74,8 @@ extension AsyncCurlTests {
 
         @Test func sendCancelledAfterPartialWriteClosesTheConnection() async throws {
             // A peer that never reads: the send fills the socket buffers and suspends.
-            let release = DispatchSemaphore(value: 0)
-            let server = try LoopbackServer(mode: .handler { _ in
-                _ = release.wait(timeout: .now() + 60)  // holds the connection open, never reads
-            })
-            defer {
-                release.signal()
-                server.stop()
-            }
+            let server = try NonReadingPeer()
+            defer { server.stop() }
             let multi = CurlMulti()
             let connection = try await multi.connect(to: server.url)
             let total = 64 << 20
@@ -96,14 +90,8 @@ extension AsyncCurlTests {
         }
 
         @Test func twoConcurrentSendsAreAUsageError() async throws {
-            let release = DispatchSemaphore(value: 0)
-            let server = try LoopbackServer(mode: .handler { _ in
-                _ = release.wait(timeout: .now() + 60)  // holds the connection open, never reads
-            })
-            defer {
-                release.signal()
-                server.stop()
-            }
+            let server = try NonReadingPeer()
+            defer { server.stop() }
             let multi = CurlMulti()
             let connection = try await multi.connect(to: server.url)
             let first = Task { try await connection.send([UInt8](repeating: 5, count: 64 << 20)) }
@@ -144,14 +132,8 @@ extension AsyncCurlTests {
         }
 
         @Test func closeWakesPendingReceiveAndSend() async throws {
-            let release = DispatchSemaphore(value: 0)
-            let server = try LoopbackServer(mode: .handler { _ in
-                _ = release.wait(timeout: .now() + 60)  // holds the connection open, never reads
-            })
-            defer {
-                release.signal()
-                server.stop()
-            }
+            let server = try NonReadingPeer()
+            defer { server.stop() }
             let multi = CurlMulti()
             let connection = try await multi.connect(to: server.url)
             let receiving = Task { try await connection.receive() }
