@@ -116,7 +116,8 @@ extension AsyncCurlTests {
             await #expect(throws: CancellationError.self) { _ = try await connecting.value }
             #expect(ContinuousClock.now - start < .milliseconds(500))
             #expect(await multi.diagnostics == .idle)
-            #expect(openFileDescriptorCount() == baseline)
+            // Not equality: sockets of earlier tests' peers may still be closing meanwhile.
+            #expect(openFileDescriptorCount() <= baseline, "the cancelled connect's socket is closed")
         }
 
         @Test func connectCancelledBeforeItStartsDoesNothing() async throws {

@@ -38,6 +38,9 @@ extension ExamplesTests {
 
             try echoPayload(through: echo, arguments: ["--proxy", "http://127.0.0.1:\(proxyPort)", echo.url])
 
+            // Stopping tinyproxy first: it may still be writing the request's log line when
+            // curlcat exits, and it flushes its log as it shuts down.
+            proxy.stop()
             let log = (try? String(contentsOfFile: directory.file("tinyproxy.log"), encoding: .utf8)) ?? ""
             #expect(log.contains("CONNECT 127.0.0.1:\(echo.port)"), "the connection went through the proxy's CONNECT tunnel")
         }
