@@ -57,6 +57,9 @@ public actor CurlMulti {
     /// one per engine is enough because the engine is serial.
     let receiveBuffer: UnsafeMutableRawBufferPointer
 
+    /// Owns the resources above and releases them when the engine goes away.
+    let resources: EngineResources
+
     static let eventBatchSize = 256
     static let receiveBufferSize = 256 * 1024
 
@@ -69,8 +72,10 @@ public actor CurlMulti {
         let executor = DispatchQueueExecutor(label: "AsyncCurl.CurlMulti")
         let timer = DispatchSource.makeTimerSource(queue: executor.queue)
         self.executor = executor
-        self.events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
-        self.receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 16)
+        let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
+        let receiveBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.receiveBufferSize, alignment: 16)
+        self.events = events
+        self.receiveBuffer = receiveBuffer
         self.timer = timer
 
         var setupError: CurlError?
@@ -109,6 +114,8 @@ public actor CurlMulti {
         }
         self.readinessSource = source
         self.setupError = setupError
+        self.resources = EngineResources(multi: self.multi, readinessSource: source, timer: timer,
+                                         events: events, receiveBuffer: receiveBuffer)
 
         guard let multi, let source else { return }
         let engine = Unmanaged.passUnretained(self).toOpaque()
@@ -125,26 +132,6 @@ public actor CurlMulti {
         timer.schedule(deadline: .distantFuture)
         source.activate()
         timer.activate()
-    }
-
-    /// Runs on the engine's queue, like everything else that touches libcurl.
-    isolated deinit {
-        // Every AsyncConnection and every pending connect holds a strong reference to the engine,
-        // so no connection can be live here; release whatever is left regardless.
-        timer.cancel()
-        readinessSource?.cancel()
-        if let multi {
-            // curl_multi_cleanup would call back into this object, which is going away.
-            _ = ac_multi_setopt_socketfunction(multi, nil)
-            _ = ac_multi_setopt_timerfunction(multi, nil)
-            for record in connections.values {
-                curl_multi_remove_handle(multi, record.easy)
-                release(record)
-            }
-            curl_multi_cleanup(multi)
-        }
-        events.deallocate()
-        receiveBuffer.deallocate()
     }
 
     // MARK: - Connecting

@@ -1,0 +1,44 @@
+import CCurl
+import CEpoll
+import Dispatch
+
+/// The engine's process resources — the multi handle, the epoll set with its Dispatch source,
+/// curl's timer and the event and receive buffers — and the one place that releases them.
+///
+/// A separate object rather than a `deinit` of the actor: an `isolated deinit` on `CurlMulti`
+/// makes Swift 6.3.1's optimizer fail ("circular reference") when another module creates a
+/// `CurlMulti` in a release build, and a nonisolated actor `deinit` may not touch non-Sendable
+/// state. The actor owns this object alone, so it is released when the actor is: by then no
+/// engine code runs (the Dispatch handlers hold the actor weakly and keep it alive while they
+/// run), and every connection and pending connect held the actor, so none is left.
+final class EngineResources {
+    /// `nil` when the engine could not be set up (see `CurlMulti.setupError`).
+    let multi: UnsafeMutableRawPointer?
+    let readinessSource: DispatchSourceRead?
+    let timer: DispatchSourceTimer
+    let events: UnsafeMutableBufferPointer<epoll_event>
+    let receiveBuffer: UnsafeMutableRawBufferPointer
+
+    init(multi: UnsafeMutableRawPointer?, readinessSource: DispatchSourceRead?, timer: DispatchSourceTimer,
+         events: UnsafeMutableBufferPointer<epoll_event>, receiveBuffer: UnsafeMutableRawBufferPointer) {
+        self.multi = multi
+        self.readinessSource = readinessSource
+        self.timer = timer
+        self.events = events
+        self.receiveBuffer = receiveBuffer
+    }
+
+    deinit {
+        timer.cancel()
+        // Its cancel handler closes the epoll fd once Dispatch no longer watches it.
+        readinessSource?.cancel()
+        if let multi {
+            // curl_multi_cleanup would otherwise call back into the engine, which is gone.
+            _ = ac_multi_setopt_socketfunction(multi, nil)
+            _ = ac_multi_setopt_timerfunction(multi, nil)
+            curl_multi_cleanup(multi)
+        }
+        events.deallocate()
+        receiveBuffer.deallocate()
+    }
+}
