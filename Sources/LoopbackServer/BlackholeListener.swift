@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// A listener that never accepts, whose accept queue is already full, so further connection
 /// attempts hang in SYN retries. For testing connect timeouts against a real socket.
@@ -11,7 +10,7 @@ import Synchronization
 /// SYN to this port, so the other fillers, and any client under test, stay in SYN_SENT
 /// (a non-blocking connect stays EINPROGRESS) until they give up.
 ///
-/// Sendable without `@unchecked`: `port` is immutable and the fds are behind a `Mutex`.
+/// Sendable without `@unchecked`: `port` is immutable and the fds are behind a `Locked`.
 public final class BlackholeListener: Sendable {
     /// The port that swallows connection attempts.
     public let port: Int
@@ -20,7 +19,7 @@ public final class BlackholeListener: Sendable {
     public var url: String { "tcp://127.0.0.1:\(port)" }
 
     /// Listener first, then the filler clients; `nil` once closed.
-    private let fds: Mutex<[Int32]?>
+    private let fds: Locked<[Int32]?>
 
     /// Filler connections opened against the listener. One fills the queue; the rest are
     /// margin and keep retrying SYNs that the kernel keeps dropping.
@@ -59,7 +58,7 @@ public final class BlackholeListener: Sendable {
             throw error
         }
         self.port = listener.port
-        self.fds = Mutex(opened)
+        self.fds = Locked(opened)
     }
 
     deinit {

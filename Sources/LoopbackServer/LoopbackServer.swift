@@ -2,13 +2,13 @@
 import Glibc
 #endif
 import CEpoll
-import Synchronization
+import Synchronization  // Atomic only; locks are `Locked` (see Locked.swift)
 
 /// A real TCP peer on 127.0.0.1 for tests and demos: listens on an ephemeral port and serves
 /// every connection according to its `Mode`, from one background thread running an epoll loop
 /// (handler mode hands each connection to a thread of its own instead).
 ///
-/// Sendable without `@unchecked`: every stored property is immutable, atomic or behind a `Mutex`.
+/// Sendable without `@unchecked`: every stored property is immutable, atomic or behind a `Locked`.
 public final class LoopbackServer: Sendable {
     /// How the server treats each accepted connection.
     public enum Mode: Sendable {
@@ -27,6 +27,12 @@ public final class LoopbackServer: Sendable {
         /// own. The closure owns the socket; the server closes it when the closure returns (if
         /// the closure did not) and, at the latest, in `stop()`.
         case handler(@Sendable (PeerSocket) -> Void)
+        /// Accepts each connection and then neither reads nor writes: a peer that has stopped
+        /// reading, so a client's sends fill the socket buffers and suspend. No thread per
+        /// connection, so thousands of such peers are cheap. A connection is closed when the
+        /// client's FIN or RST reaches the server (a FIN queued behind unsent data never does,
+        /// while the server's receive window stays shut) and, at the latest, in `stop()`.
+        case hold
     }
 
     /// The port the server listens on, chosen by the kernel.
@@ -50,7 +56,7 @@ public final class LoopbackServer: Sendable {
 
     /// The running loop, or `nil` once stopped. Held locked for the whole of `stop()`, so a
     /// concurrent second `stop()` returns only after the first has finished.
-    private let running: Mutex<RunningLoop?>
+    private let running: Locked<RunningLoop?>
 
     private struct RunningLoop: Sendable {
         let thread: pthread_t
@@ -91,7 +97,7 @@ public final class LoopbackServer: Sendable {
             }
             self.shared = shared
             self.port = listener.port
-            self.running = Mutex(RunningLoop(
+            self.running = Locked(RunningLoop(
                 thread: thread, listenFD: listener.fd, epollFD: epollFD, wakeFD: wakeFD))
         } catch {
             toClose.forEach(closeQuietly)
@@ -137,7 +143,7 @@ final class ServerShared: Sendable {
         var nextID = 0
     }
 
-    private let peers = Mutex(Peers())
+    private let peers = Locked(Peers())
 
     /// Remembers a handler-mode socket so `stop()` can close it; returns its key for `forget`.
     func remember(_ peer: PeerSocket) -> Int {

@@ -1,12 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Synchronization
 
 /// A connected, blocking TCP socket, handed to a `LoopbackServer.Mode.handler` closure so a test
 /// can script the server side of a conversation byte by byte.
 ///
-/// Sendable because its only stored state is immutable (`fd`, `onClose`) or behind a `Mutex`.
+/// Sendable because its only stored state is immutable (`fd`, `onClose`) or behind a `Locked`.
 /// The server may close the socket from another thread (in `stop()`) while the handler is
 /// blocked in a read or write on it. To make that safe against fd-number reuse, every operation
 /// registers itself as in flight while it uses `fd`; a `close()` that finds operations in flight
@@ -26,7 +25,7 @@ public final class PeerSocket: Sendable {
         var fdClosed = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     /// Called once, right after `fd` is closed (the server uses it to count open clients).
     private let onClose: (@Sendable () -> Void)?
 

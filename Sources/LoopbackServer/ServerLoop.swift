@@ -61,6 +61,11 @@ final class ServerLoop {
         return false
     }
 
+    private var isHold: Bool {
+        if case .hold = mode { return true }
+        return false
+    }
+
     private var isSource: Bool {
         if case .source = mode { return true }
         return false
@@ -130,7 +135,7 @@ final class ServerLoop {
                 startHandler(fd: fd, body: body)
             case .source(let bytes):
                 addClient(Client(fd: fd, output: bytes))
-            case .echo, .sink:
+            case .echo, .sink, .hold:
                 addClient(Client(fd: fd, output: []))
             }
         }
@@ -166,6 +171,12 @@ final class ServerLoop {
     // MARK: Serving
 
     private func handle(_ client: Client, events: UInt32) {
+        if isHold {
+            // Hold mode watches only for the client going away (EPOLLRDHUP, EPOLLHUP, EPOLLERR);
+            // whatever it sent stays unread, so closing sends the client an RST.
+            close(client)
+            return
+        }
         if events & EPOLLERR.rawValue != 0 {
             // Typically an RST from the client: nothing more can be read or written.
             close(client)
@@ -266,7 +277,11 @@ final class ServerLoop {
         // Reading stops after EOF, and in echo mode while the buffer is full (backpressure).
         let wantsInput = !client.readEOF && (!isEcho || client.pending < Self.echoLimit)
         var interest: UInt32 = 0
-        if wantsInput { interest |= EPOLLIN.rawValue }
+        if isHold {
+            interest = EPOLLRDHUP.rawValue  // never reads: only notices the client's FIN or RST
+        } else if wantsInput {
+            interest |= EPOLLIN.rawValue
+        }
         if client.pending > 0 { interest |= EPOLLOUT.rawValue }
         guard interest != client.interest else { return }
 

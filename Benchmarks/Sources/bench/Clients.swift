@@ -1,0 +1,332 @@
+import AsyncCurl
+import BenchC
+import NIOCore
+import NIOPosix
+
+/// Where the loopback server listens, and the CA file that verifies its TLS certificate.
+struct ServerEndpoints: Sendable {
+    let plainPort: Int
+    let fanOutPort: Int
+    let tlsPort: Int
+    let caFile: String
+}
+
+struct FanOutResult: Sendable {
+    var connectSeconds: Double
+    var totalSeconds: Double
+    /// Resident memory while every connection is open and idle.
+    var rssOpenBytes: Int
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One way of talking to the server. Every scenario opens its own connection(s) and closes them.
+protocol BenchClient: Sendable {
+    var name: String { get }
+    var supportsTLS: Bool { get }
+    /// `total` bytes client → server in 64 KiB writes, then the server's 8-byte acknowledgement.
+    func bulkSend(total: Int) async throws
+    /// `total` bytes server → client, read 64 KiB at most at a time.
+    func bulkReceive(total: Int) async throws
+    /// `count` timed round trips of `size` bytes after `warmup` untimed ones; RTTs in ns.
+    func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64]
+    /// `connections` concurrent connections; each sends `size` bytes and reads them back.
+    func fanOut(connections: Int, size: Int) async throws -> FanOutResult
+    /// `total` bytes server → client over TLS.
+    func tlsReceive(total: Int) async throws
+}
+
+let chunkSize = Int(BENCH_CHUNK)
+
+func header(_ mode: Int, message: Int = 0, total: Int = 0) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: Int(BENCH_HEADER_SIZE))
+    bench_make_header(&bytes, UInt32(mode), UInt32(message), UInt64(total))
+    return bytes
+}
+
+// MARK: - AsyncCurl
+
+struct AsyncCurlClient: BenchClient {
+    let name = "AsyncCurl"
+    let supportsTLS = true
+    let multi: CurlMulti
+    let server: ServerEndpoints
+
+    var plainURL: String { "tcp://127.0.0.1:\(server.plainPort)" }
+
+    func bulkSend(total: Int) async throws {
+        let connection = try await multi.connect(to: plainURL)
+        try await connection.send(header(BENCH_MODE_SINK, total: total))
+        let chunk = [UInt8](repeating: 0x61, count: chunkSize)
+        var left = total
+        while left > 0 {
+            let n = min(left, chunkSize)
+            try await connection.send(n == chunkSize ? chunk : Array(chunk[..<n]))
+            left -= n
+        }
+        let ack = try await connection.receive(exactly: 8)
+        await connection.close()
+        let acknowledged = ack.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        guard acknowledged == UInt64(total) else { throw BenchFailure("server acknowledged \(acknowledged) bytes") }
+    }
+
+    func bulkReceive(total: Int) async throws {
+        try await receive(url: plainURL, options: ConnectionOptions(), total: total)
+    }
+
+    func tlsReceive(total: Int) async throws {
+        var options = ConnectionOptions()
+        options.tls.caFile = server.caFile
+        try await receive(url: "tls://127.0.0.1:\(server.tlsPort)", options: options, total: total)
+    }
+
+    private func receive(url: String, options: ConnectionOptions, total: Int) async throws {
+        let connection = try await multi.connect(to: url, options: options)
+        try await connection.send(header(BENCH_MODE_SOURCE, total: total))
+        var received = 0
+        while received < total {
+            guard let chunk = try await connection.receive(maxLength: chunkSize) else {
+                throw BenchFailure("end of stream after \(received) bytes")
+            }
+            received += chunk.count
+        }
+        await connection.close()
+    }
+
+    func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
+        let connection = try await multi.connect(to: plainURL)
+        try await connection.send(header(BENCH_MODE_ECHO, message: size))
+        let message = [UInt8](repeating: 0x70, count: size)
+        var rtts = [UInt64](repeating: 0, count: count)
+        for i in 0..<(warmup + count) {
+            let start = bench_now_ns()
+            try await connection.send(message)
+            _ = try await connection.receive(exactly: size)
+            if i >= warmup { rtts[i - warmup] = bench_now_ns() - start }
+        }
+        await connection.close()
+        return rtts
+    }
+
+    func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
+        let url = "tcp://127.0.0.1:\(server.fanOutPort)"
+        let multi = self.multi
+        let start = bench_now_ns()
+        let open = try await withThrowingTaskGroup(of: AsyncConnection.self) { group in
+            for _ in 0..<connections {
+                group.addTask { try await multi.connect(to: url) }
+            }
+            var open: [AsyncConnection] = []
+            open.reserveCapacity(connections)
+            for try await connection in group { open.append(connection) }
+            return open
+        }
+        let connected = bench_now_ns()
+        let rss = bench_rss_bytes()
+        let message = [UInt8](repeating: 0x66, count: size)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for connection in open {
+                group.addTask {
+                    try await connection.send(message)
+                    _ = try await connection.receive(exactly: size)
+                    await connection.close()
+                }
+            }
+            try await group.waitForAll()
+        }
+        let end = bench_now_ns()
+        return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
+                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss)
+    }
+}
+
+// MARK: - SwiftNIO: NIOAsyncChannel over ClientBootstrap
+
+struct NIOClient: BenchClient {
+    let name = "SwiftNIO"
+    let supportsTLS = false
+    let group: MultiThreadedEventLoopGroup
+    let server: ServerEndpoints
+
+    private func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        return try await ClientBootstrap(group: group)
+            .connect(to: address) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+    }
+
+    func bulkSend(total: Int) async throws {
+        let channel = try await connect(port: server.plainPort)
+        let acknowledged = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: header(BENCH_MODE_SINK, total: total)))
+            let chunk = ByteBuffer(repeating: 0x61, count: chunkSize)
+            var left = total
+            while left > 0 {
+                let n = min(left, chunkSize)
+                try await outbound.write(n == chunkSize ? chunk : chunk.getSlice(at: 0, length: n)!)
+                left -= n
+            }
+            var ack = ByteBuffer()
+            for try await buffer in inbound {
+                var buffer = buffer
+                ack.writeBuffer(&buffer)
+                if ack.readableBytes >= 8 { break }
+            }
+            return ack.readInteger(endianness: .little, as: UInt64.self)
+        }
+        guard acknowledged == UInt64(total) else { throw BenchFailure("server acknowledged \(String(describing: acknowledged))") }
+    }
+
+    func bulkReceive(total: Int) async throws {
+        let channel = try await connect(port: server.plainPort)
+        let received = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: header(BENCH_MODE_SOURCE, total: total)))
+            var received = 0
+            for try await buffer in inbound {
+                received += buffer.readableBytes
+                if received >= total { break }
+            }
+            return received
+        }
+        guard received == total else { throw BenchFailure("received \(received) of \(total) bytes") }
+    }
+
+    func tlsReceive(total: Int) async throws {
+        throw BenchFailure("not measured")
+    }
+
+    func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
+        let channel = try await connect(port: server.plainPort)
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(bytes: header(BENCH_MODE_ECHO, message: size)))
+            let message = ByteBuffer(repeating: 0x70, count: size)
+            var iterator = inbound.makeAsyncIterator()
+            var rtts = [UInt64](repeating: 0, count: count)
+            for i in 0..<(warmup + count) {
+                let start = bench_now_ns()
+                try await outbound.write(message)
+                var received = 0
+                while received < size {
+                    guard let buffer = try await iterator.next() else { throw BenchFailure("end of stream") }
+                    received += buffer.readableBytes
+                }
+                if i >= warmup { rtts[i - warmup] = bench_now_ns() - start }
+            }
+            return rtts
+        }
+    }
+
+    func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
+        let port = server.fanOutPort
+        let start = bench_now_ns()
+        let open = try await withThrowingTaskGroup(of: NIOAsyncChannel<ByteBuffer, ByteBuffer>.self) { group in
+            for _ in 0..<connections {
+                group.addTask { try await connect(port: port) }
+            }
+            var open: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+            open.reserveCapacity(connections)
+            for try await channel in group { open.append(channel) }
+            return open
+        }
+        let connected = bench_now_ns()
+        let rss = bench_rss_bytes()
+        let message = ByteBuffer(repeating: 0x66, count: size)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for channel in open {
+                group.addTask {
+                    try await channel.executeThenClose { inbound, outbound in
+                        try await outbound.write(message)
+                        var received = 0
+                        for try await buffer in inbound {
+                            received += buffer.readableBytes
+                            if received >= size { break }
+                        }
+                        guard received >= size else { throw BenchFailure("end of stream") }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let end = bench_now_ns()
+        return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
+                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss)
+    }
+}
+
+// MARK: - C clients (each runs on a pthread of its own; the calling task waits for it)
+
+private func check(_ result: Int32, _ what: String) throws {
+    guard result == 0 else { throw BenchFailure("\(what) failed (\(result))") }
+}
+
+private func fanOutResult(_ result: bench_fanout_result) throws -> FanOutResult {
+    guard result.failures == 0 else { throw BenchFailure("\(result.failures) connections failed") }
+    return FanOutResult(connectSeconds: Double(result.connect_ns) / 1e9,
+                        totalSeconds: Double(result.total_ns) / 1e9, rssOpenBytes: result.rss_open_bytes)
+}
+
+struct POSIXClient: BenchClient {
+    let name = "POSIX blocking"
+    let supportsTLS = true  // blocking OpenSSL on a blocking socket
+    let server: ServerEndpoints
+
+    func bulkSend(total: Int) async throws {
+        try check(posix_bulk_send(Int32(server.plainPort), UInt64(total)), "posix_bulk_send")
+    }
+
+    func bulkReceive(total: Int) async throws {
+        try check(posix_bulk_recv(Int32(server.plainPort), UInt64(total)), "posix_bulk_recv")
+    }
+
+    func tlsReceive(total: Int) async throws {
+        try check(openssl_tls_recv(Int32(server.tlsPort), server.caFile, UInt64(total)), "openssl_tls_recv")
+    }
+
+    func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
+        var rtts = [UInt64](repeating: 0, count: count)
+        try check(posix_pingpong(Int32(server.plainPort), Int32(warmup), Int32(count), UInt32(size), &rtts), "posix_pingpong")
+        return rtts
+    }
+
+    func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
+        var result = bench_fanout_result()
+        try check(posix_fanout(Int32(server.fanOutPort), Int32(connections), UInt32(size), &result), "posix_fanout")
+        return try fanOutResult(result)
+    }
+}
+
+struct CurlCClient: BenchClient {
+    let name = "libcurl C"
+    let supportsTLS = true
+    let server: ServerEndpoints
+
+    func bulkSend(total: Int) async throws {
+        try check(curlc_bulk_send(Int32(server.plainPort), UInt64(total)), "curlc_bulk_send")
+    }
+
+    func bulkReceive(total: Int) async throws {
+        try check(curlc_bulk_recv(Int32(server.plainPort), UInt64(total)), "curlc_bulk_recv")
+    }
+
+    func tlsReceive(total: Int) async throws {
+        try check(curlc_tls_recv(Int32(server.tlsPort), server.caFile, UInt64(total)), "curlc_tls_recv")
+    }
+
+    func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
+        var rtts = [UInt64](repeating: 0, count: count)
+        try check(curlc_pingpong(Int32(server.plainPort), Int32(warmup), Int32(count), UInt32(size), &rtts), "curlc_pingpong")
+        return rtts
+    }
+
+    func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
+        var result = bench_fanout_result()
+        try check(curlc_fanout(Int32(server.fanOutPort), Int32(connections), UInt32(size), &result), "curlc_fanout")
+        return try fanOutResult(result)
+    }
+}
