@@ -327,7 +327,9 @@ struct ProxyEnvironment {
     static func save() -> ProxyEnvironment {
         var saved = ProxyEnvironment()
         for name in names {
-            saved.values[name] = getenv(name).map { String(cString: $0) }
+            // updateValue keeps an unset variable as an explicit nil (a subscript assignment of nil
+            // would drop the key), so restore() unsets it again.
+            saved.values.updateValue(getenv(name).map { String(cString: $0) }, forKey: name)
         }
         return saved
     }
