@@ -66,7 +66,11 @@ struct Demo {
         //    connection stays usable and nothing was consumed.
         try await multi.withConnection(to: echo.url) { connection in
             let waiting = Task { try await connection.receive() }
-            while await multi.diagnostics.pendingContinuations == 0 { await Task.yield() }
+            // Wait (at most 5 s) until the receive is suspended, so the cancellation hits it there.
+            let deadline = ContinuousClock.now + .seconds(5)
+            while await multi.diagnostics.pendingContinuations == 0, ContinuousClock.now < deadline {
+                await Task.yield()
+            }
             waiting.cancel()
             do {
                 _ = try await waiting.value
