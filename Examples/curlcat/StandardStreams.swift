@@ -22,7 +22,11 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
         return nil
     }, entry)
     guard result == 0 else {
-        fatalError("pthread_create failed: \(String(cString: strerror(result)))")
+        // The system is out of threads: report it like any other failure, no crash.
+        Unmanaged<Entry>.fromOpaque(entry).release()
+        let message = "curlcat: cannot start a thread: \(String(cString: strerror(result)))\n"
+        _ = message.withCString { write(2, $0, strlen($0)) }
+        exit(1)
     }
     pthread_detach(thread)
 }
