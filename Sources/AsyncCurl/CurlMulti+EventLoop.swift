@@ -77,7 +77,6 @@ extension CurlMulti {
     func handleReadiness() {
         guard let epoll else { return }
         let count = epoll.poll(into: events)
-        var actedOnCurl = false
         for index in 0..<count {
             let event = events[index]
             let socket = event.data.fd
@@ -93,14 +92,13 @@ extension CurlMulti {
                 if ready.contains(.writable) { bits |= CURL_CSELECT_OUT }
                 if Epoll.isError(event.events) { bits |= CURL_CSELECT_ERR }
                 socketAction(socket, bits)
-                actedOnCurl = true
+                drainMessages()
             }
             // Read again: curl may have changed or dropped the entry during the action.
             if let entry = interests[socket], let owner = entry.owner {
                 wake(owner, ready: ready.intersection(entry.waiting))
             }
         }
-        if actedOnCurl { drainMessages() }
     }
 
     func handleTimer() {
