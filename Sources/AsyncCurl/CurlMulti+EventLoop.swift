@@ -173,17 +173,13 @@ extension CurlMulti {
     /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
     /// fails the connect, since the connection is unusable.
     private func attach(_ record: ConnectionRecord) -> CurlError? {
-        var received = 0
-        let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, receiveBuffer.count, &received)
-        switch result {
-        case CURLE_OK where received == 0:
-            record.sawEndOfStream = true
-        case CURLE_OK:
-            record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
-        case CURLE_AGAIN:
-            break  // The usual answer: nothing has arrived yet.
-        default:
-            return record.error(result)
+        switch receiveOnce(record, upTo: receiveBuffer.count) {
+        case .received(let count):
+            record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
+        case .endOfStream, .again:
+            break  // CURLE_AGAIN is the usual answer: nothing has arrived yet.
+        case .failed(let error):
+            return error
         }
         return nil
     }

@@ -158,23 +158,18 @@ extension CurlMulti {
     /// waiting if nothing is there yet; false at end of stream.
     private func readMore(_ record: ConnectionRecord, upTo limit: Int, deadline: ContinuousClock.Instant?) async throws -> Bool {
         while true {
-            guard case .open = record.state, connections[record.id] === record else {
-                throw isShutDown ? ConnectionError.engineShutDown : ConnectionError.closed
-            }
+            try checkOpen(record)
             if record.sawEndOfStream { return false }
-            var received = 0
-            let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, min(limit, receiveBuffer.count), &received)
-            switch result {
-            case CURLE_OK where received == 0:
-                record.sawEndOfStream = true
-                return false
-            case CURLE_OK:
-                record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
+            switch receiveOnce(record, upTo: limit) {
+            case .received(let count):
+                record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
                 return true
-            case CURLE_AGAIN:
+            case .endOfStream:
+                return false
+            case .again:
                 try await waitUntilReady(record, .readable, deadline: deadline)
-            default:
-                throw record.error(result)
+            case .failed(let error):
+                throw error
             }
         }
     }
@@ -184,9 +179,7 @@ extension CurlMulti {
     /// TLS may hold decrypted bytes while the socket itself is not readable.
     private func receiveSome(_ record: ConnectionRecord, maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
         while true {
-            guard case .open = record.state, connections[record.id] === record else {
-                throw ConnectionError.closed
-            }
+            try checkOpen(record)
             if !record.unread.isEmpty {
                 let take = min(maxLength, record.unread.count)
                 let bytes = Array(record.unread[..<take])
@@ -194,20 +187,53 @@ extension CurlMulti {
                 return bytes
             }
             if record.sawEndOfStream { return nil }
-            var received = 0
-            let capacity = min(maxLength, receiveBuffer.count)
-            let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, capacity, &received)
-            switch result {
-            case CURLE_OK where received == 0:
-                record.sawEndOfStream = true
+            switch receiveOnce(record, upTo: maxLength) {
+            case .received(let count):
+                return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
+            case .endOfStream:
                 return nil
-            case CURLE_OK:
-                return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<received]))
-            case CURLE_AGAIN:
+            case .again:
                 try await waitUntilReady(record, .readable, deadline: deadline)
-            default:
-                throw record.error(result)
+            case .failed(let error):
+                throw error
             }
+        }
+    }
+
+    /// What one curl_easy_recv gave.
+    enum ReceiveOutcome {
+        /// This many bytes are at the start of `receiveBuffer`.
+        case received(Int)
+        /// The peer closed its side; recorded in `sawEndOfStream`.
+        case endOfStream
+        /// Nothing yet (`CURLE_AGAIN`).
+        case again
+        case failed(CurlError)
+    }
+
+    /// One curl_easy_recv of at most `limit` bytes into the engine's `receiveBuffer`. Every
+    /// read of a connection goes through here, so end of stream is recorded in one place.
+    func receiveOnce(_ record: ConnectionRecord, upTo limit: Int) -> ReceiveOutcome {
+        var received = 0
+        let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, min(limit, receiveBuffer.count), &received)
+        switch result {
+        case CURLE_OK where received == 0:
+            record.sawEndOfStream = true
+            return .endOfStream
+        case CURLE_OK:
+            return .received(received)
+        case CURLE_AGAIN:
+            return .again
+        default:
+            return .failed(record.error(result))
+        }
+    }
+
+    /// Throws the closed (or shut-down) error unless `record` is still an open connection of
+    /// this engine.
+    private func checkOpen(_ record: ConnectionRecord) throws(ConnectionError) {
+        guard case .open = record.state, connections[record.id] === record, !record.isDiscarded else {
+            throw closedError
         }
     }
 
@@ -365,9 +391,8 @@ extension CurlMulti {
     /// The record of an open connection, or ``ConnectionError/closed``
     /// (``ConnectionError/engineShutDown`` once the engine is shut down).
     private func openRecord(_ id: ConnectionID) throws(ConnectionError) -> ConnectionRecord {
-        guard let record = connections[id], case .open = record.state else {
-            throw isShutDown ? .engineShutDown : .closed
-        }
+        guard let record = connections[id] else { throw closedError }
+        try checkOpen(record)
         return record
     }
 }
