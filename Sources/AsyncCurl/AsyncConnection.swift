@@ -27,14 +27,17 @@ public final class AsyncConnection: Sendable {
     /// The engine that owns this connection's easy handle and socket.
     public let multi: CurlMulti
     let id: ConnectionID
+    /// The in-progress flags and, without TLS, the socket for direct I/O (shared with the engine).
+    let gate: ConnectionGate
 
     /// Facts about the connection — addresses, TLS, proxy status, set-up timings — as they were
     /// when it was handed over.
     public let info: ConnectionInfo
 
-    init(multi: CurlMulti, id: ConnectionID, info: ConnectionInfo) {
+    init(multi: CurlMulti, record: ConnectionRecord, info: ConnectionInfo) {
         self.multi = multi
-        self.id = id
+        self.id = record.id
+        self.gate = record.gate
         self.info = info
     }
 
@@ -60,23 +63,38 @@ public final class AsyncConnection: Sendable {
     ///   progress; `CancellationError` or ``ConnectionError/Code/sendCancelled`` on cancellation
     ///   (see the type's discussion).
     public func send(_ bytes: [UInt8], timeout: Duration? = nil) async throws {
-        try await multi.send(id, bytes, timeout: timeout)
+        try gate.claimSend()
+        defer { gate.endSend() }
+        try Task.checkCancellation()
+        // Whatever the kernel takes at once goes directly; the engine writes the rest.
+        let written = try bytes.withUnsafeBytes { buffer throws(CurlError) in try gate.sendDirectly(buffer) }
+        if written < bytes.count || bytes.isEmpty {
+            try await multi.send(id, bytes, from: written, deadline: Self.deadline(after: timeout))
+        }
     }
 
     /// Writes the UTF-8 encoding of `string`; see ``send(_:timeout:)-([UInt8],_)``.
     public func send(_ string: String, timeout: Duration? = nil) async throws {
-        try await multi.send(id, Array(string.utf8), timeout: timeout)
+        try await send(Array(string.utf8), timeout: timeout)
     }
 
-    /// Writes the bytes of `buffer`, copied before the call suspends; see
-    /// ``send(_:timeout:)-([UInt8],_)``.
+    /// Writes the bytes of `buffer`; see ``send(_:timeout:)-([UInt8],_)``.
+    ///
+    /// On a connection without TLS, what the socket takes at once is written straight from
+    /// `buffer`; the bytes are copied only when the send has to wait (or goes through TLS).
     public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) async throws {
-        try await multi.send(id, Array(buffer), timeout: timeout)
+        try gate.claimSend()
+        defer { gate.endSend() }
+        try Task.checkCancellation()
+        let written = try gate.sendDirectly(buffer)
+        if written < buffer.count || buffer.isEmpty {
+            try await multi.send(id, Array(buffer), from: written, deadline: Self.deadline(after: timeout))
+        }
     }
 
     /// Writes all bytes of `bytes`; see ``send(_:timeout:)-([UInt8],_)``.
     public func send(_ bytes: some Sequence<UInt8>, timeout: Duration? = nil) async throws {
-        try await multi.send(id, Array(bytes), timeout: timeout)
+        try await send(Array(bytes), timeout: timeout)
     }
 
     /// Writes every chunk of `chunks` in order, suspending as needed, until the sequence ends.
@@ -90,7 +108,7 @@ public final class AsyncConnection: Sendable {
     public func send<Chunks: AsyncSequence>(contentsOf chunks: Chunks, timeout: Duration? = nil) async throws
     where Chunks.Element == [UInt8] {
         for try await chunk in chunks {
-            try await multi.send(id, chunk, timeout: timeout)
+            try await send(chunk, timeout: timeout)
         }
     }
 
@@ -108,7 +126,54 @@ public final class AsyncConnection: Sendable {
     ///   example, a reset); ``ConnectionError`` when the connection is closed or another receive
     ///   is waiting; `CancellationError` on cancellation, with nothing consumed.
     public func receive(maxLength: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
-        try await multi.receive(id, maxLength: maxLength, timeout: timeout)
+        guard maxLength > 0 else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(maxLength:) needs a maxLength of at least 1, not \(maxLength)")
+        }
+        try gate.claimReceive()
+        defer { gate.endReceive() }
+        var count: Int?
+        let bytes = try [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, initialized throws(CurlError) in
+            count = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
+            initialized = count ?? 0
+        }
+        switch count {
+        case nil:
+            return try await multi.receive(id, maxLength: maxLength, deadline: Self.deadline(after: timeout))
+        case 0:
+            return nil
+        case let count?:
+            // Keep the array as it is if it is mostly full; otherwise do not let a few bytes
+            // hold on to a buffer of maxLength.
+            return count >= maxLength / 2 ? bytes : Array(bytes[..<count])
+        }
+    }
+
+    /// Receives into `buffer`: returns how many bytes were written to its start, between 1 and
+    /// `buffer.count`, as soon as any have arrived; 0 once the peer has closed its side of the
+    /// stream.
+    ///
+    /// For callers that manage their own memory, such as a parser's ring buffer. On a
+    /// connection without TLS whose bytes have already arrived, the kernel copies them straight
+    /// into `buffer`; otherwise the bytes are copied once from the engine. The buffer is used
+    /// only until the call returns.
+    /// - Parameters:
+    ///   - buffer: Where to write; at least one byte long.
+    ///   - timeout: As for ``receive(maxLength:timeout:)``.
+    /// - Throws: What ``receive(maxLength:timeout:)`` throws.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer, timeout: Duration? = nil) async throws -> Int {
+        guard !buffer.isEmpty else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(into:) needs a buffer of at least 1 byte")
+        }
+        try gate.claimReceive()
+        defer { gate.endReceive() }
+        if let count = try gate.receiveDirectly(into: buffer) {
+            return count
+        }
+        guard let bytes = try await multi.receive(id, maxLength: buffer.count, deadline: Self.deadline(after: timeout)) else {
+            return 0
+        }
+        buffer.copyBytes(from: bytes)
+        return bytes.count
     }
 
     /// Returns exactly `count` bytes, waiting for as many segments as that takes.
@@ -121,7 +186,18 @@ public final class AsyncConnection: Sendable {
     ///   - count: How many bytes to return.
     ///   - timeout: The longest the whole receive may take (see ``receive(maxLength:timeout:)``).
     public func receive(exactly count: Int, timeout: Duration? = nil) async throws -> [UInt8] {
-        try await multi.receive(id, exactly: count, timeout: timeout)
+        guard count >= 0 else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(exactly:) needs a count of at least 0, not \(count)")
+        }
+        try gate.claimReceive()
+        defer { gate.endReceive() }
+        let prefix = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized throws(CurlError) in
+            guard count > 0 else { return }
+            initialized = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer)) ?? 0
+        }
+        if prefix.count == count { return prefix }
+        // The engine reads the rest, and gives everything back to the connection on a throw.
+        return try await multi.receive(id, exactly: count, prefix: prefix, deadline: Self.deadline(after: timeout))
     }
 
     /// Returns the bytes up to and including the first occurrence of `delimiter`, such as one
@@ -144,7 +220,12 @@ public final class AsyncConnection: Sendable {
     ///   unit (the partial bytes stay readable); otherwise what ``receive(maxLength:timeout:)``
     ///   throws.
     public func receive(through delimiter: [UInt8], maxLength: Int = 65536, timeout: Duration? = nil) async throws -> [UInt8]? {
-        try await multi.receive(id, through: delimiter, maxLength: maxLength, timeout: timeout)
+        guard !delimiter.isEmpty, maxLength >= delimiter.count else {
+            throw CurlError(code: .badFunctionArgument, message: "receive(through:maxLength:) needs a non-empty delimiter no longer than maxLength")
+        }
+        try gate.claimReceive()
+        defer { gate.endReceive() }
+        return try await multi.receive(id, through: delimiter, maxLength: maxLength, deadline: Self.deadline(after: timeout))
     }
 
     /// The received bytes as an `AsyncSequence` of chunks, ending at end of stream.
@@ -175,6 +256,11 @@ public final class AsyncConnection: Sendable {
     ///   ``ConnectionError/Code/closed`` on a closed one.
     public func finishSending() async throws {
         try await multi.finishSending(id)
+    }
+
+    /// When an operation given `timeout` now must end.
+    private static func deadline(after timeout: Duration?) -> ContinuousClock.Instant? {
+        timeout.map { ContinuousClock.now + $0 }
     }
 
     // MARK: Closing

@@ -190,3 +190,17 @@ public struct TraceEvent: Sendable, Hashable, CustomStringConvertible {
         }
     }
 }
+
+extension ConnectionOptions {
+    /// True when a connection to `target` with these options has no TLS at any layer: a plain
+    /// target, and no `https://` proxy (nor an environment proxy, which could be one). Such a
+    /// connection's socket carries the application's bytes as they are once open.
+    func hasNoTLSLayer(for target: ConnectionTarget) -> Bool {
+        guard !target.usesTLS else { return false }
+        if let proxy {
+            // An empty string means no proxy, not even the environment's.
+            return !proxy.lowercased().hasPrefix("https://")
+        }
+        return !useEnvironmentProxy
+    }
+}

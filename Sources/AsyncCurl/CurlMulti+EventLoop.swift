@@ -172,6 +172,7 @@ extension CurlMulti {
     /// the design notes). Whatever it reads is kept for the first `receive`; an error (such as
     /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
     /// fails the connect, since the connection is unusable.
+    /// From then on a connection without TLS is read and written directly (``ConnectionGate``).
     private func attach(_ record: ConnectionRecord) -> CurlError? {
         switch receiveOnce(record, upTo: receiveBuffer.count) {
         case .received(let count):
@@ -181,6 +182,11 @@ extension CurlMulti {
         case .failed(let error):
             return error
         }
+        if record.allowsDirectIO, let socket = record.socket {
+            record.gate.openDirect(socket: socket)
+            record.usesDirectIO = true
+        }
+        record.updateGate()
         return nil
     }
 }

@@ -8,31 +8,25 @@ import Glibc
 // suspending on CURLE_AGAIN until the epoll set reports the socket ready.
 
 extension CurlMulti {
+    // The operations below are the engine's half of ``AsyncConnection``'s sends and receives:
+    // the connection has already claimed the direction in its ``ConnectionGate`` and tried the
+    // direct path; what arrives here must use libcurl, or wait.
+
     // MARK: - Send
 
-    /// Writes all of `bytes`, suspending whenever the socket's send buffer is full.
-    func send(_ id: ConnectionID, _ bytes: [UInt8], timeout: Duration?) async throws {
+    /// Writes `bytes` from index `start` on (the bytes before it were already written directly),
+    /// suspending whenever the socket's send buffer is full.
+    func send(_ id: ConnectionID, _ bytes: [UInt8], from start: Int, deadline: ContinuousClock.Instant?) async throws {
         let record = try openRecord(id)
-        guard !record.isSending else { throw ConnectionError.sendInProgress }
-        guard !record.sendingFinished else {
-            throw CurlError(code: .sendError, message: "the sending side was shut down by finishSending()")
-        }
-        guard !bytes.isEmpty else { return }
-        try Task.checkCancellation()
-        record.isSending = true
-        defer { record.isSending = false }
-        let deadline = timeout.map { ContinuousClock.now + $0 }
-        var written = 0
+        var written = start
         while written < bytes.count {
-            var sent = 0
-            let result = bytes.withUnsafeBytes { buffer in
-                curl_easy_send(record.easy, buffer.baseAddress! + written, buffer.count - written, &sent)
+            let outcome = bytes.withUnsafeBytes { buffer in
+                sendOnce(record, UnsafeRawBufferPointer(rebasing: buffer[written...]))
             }
-            written += sent
-            switch result {
-            case CURLE_OK:
-                continue
-            case CURLE_AGAIN:
+            switch outcome {
+            case .sent(let count):
+                written += count
+            case .again:
                 do {
                     try await waitUntilReady(record, .writable, deadline: deadline)
                 } catch is CancellationError where written > 0 {
@@ -46,9 +40,36 @@ extension CurlMulti {
                     close(id)
                     throw CurlError(code: .operationTimedOut, message: "send timed out after \(written) of \(bytes.count) bytes were written; the connection was closed because the peer saw a partial message")
                 }
-            default:
-                throw record.error(result)
+            case .failed(let error):
+                throw error
             }
+        }
+    }
+
+    /// What one curl_easy_send (or send(2)) did.
+    enum SendOutcome {
+        case sent(Int)
+        /// Nothing was taken (`CURLE_AGAIN`).
+        case again
+        case failed(CurlError)
+    }
+
+    /// One curl_easy_send, or one send(2) through the gate for a connection without TLS.
+    private func sendOnce(_ record: ConnectionRecord, _ bytes: UnsafeRawBufferPointer) -> SendOutcome {
+        if record.usesDirectIO {
+            do throws(CurlError) {
+                guard let count = try record.gate.engineSend(bytes), count > 0 else { return .again }
+                return .sent(count)
+            } catch {
+                return .failed(error)
+            }
+        }
+        var sent = 0
+        let result = curl_easy_send(record.easy, bytes.baseAddress, bytes.count, &sent)
+        switch result {
+        case CURLE_OK: return .sent(sent)
+        case CURLE_AGAIN: return .again
+        default: return .failed(record.error(result))
         }
     }
 
@@ -58,9 +79,7 @@ extension CurlMulti {
         guard !record.target.usesTLS else {
             throw CurlError(code: .unsupportedProtocol, message: "finishSending() is not possible on a TLS connection: libcurl cannot send close_notify without closing the connection")
         }
-        guard !record.sendingFinished, let socket = record.socket else { return }
-        guard !record.isSending else { throw ConnectionError.sendInProgress }
-        record.sendingFinished = true
+        guard let socket = record.socket, try record.gate.finishSending() else { return }
         if Glibc.shutdown(socket, Int32(SHUT_WR)) != 0 {
             throw CurlError(code: .sendError, message: "shutdown(SHUT_WR) failed: \(String(cString: strerror(errno)))")
         }
@@ -69,16 +88,11 @@ extension CurlMulti {
     // MARK: - Receive
 
     /// Returns between 1 and `maxLength` bytes as soon as any are there, or `nil` at end of stream.
-    func receive(_ id: ConnectionID, maxLength: Int, timeout: Duration?) async throws -> [UInt8]? {
-        guard maxLength > 0 else {
-            throw CurlError(code: .badFunctionArgument, message: "receive(maxLength:) needs a maxLength of at least 1, not \(maxLength)")
-        }
+    func receive(_ id: ConnectionID, maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
         let record = try openRecord(id)
-        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
-        record.isReceiving = true
-        defer { record.isReceiving = false }
+        defer { record.updateGate() }
         do {
-            return try await receiveSome(record, maxLength: maxLength, deadline: timeout.map { ContinuousClock.now + $0 })
+            return try await receiveSome(record, maxLength: maxLength, deadline: deadline)
         } catch is ReadinessTimeout {
             throw Self.receiveTimedOut
         }
@@ -87,18 +101,13 @@ extension CurlMulti {
     private static let receiveTimedOut = CurlError(
         code: .operationTimedOut, message: "receive timed out waiting for data; nothing was consumed and the connection is still usable")
 
-    /// Returns exactly `count` bytes. On a throw (end of stream, cancellation, error) the bytes
-    /// already read are given back to the connection, so nothing is lost.
-    func receive(_ id: ConnectionID, exactly count: Int, timeout: Duration?) async throws -> [UInt8] {
-        guard count >= 0 else {
-            throw CurlError(code: .badFunctionArgument, message: "receive(exactly:) needs a count of at least 0, not \(count)")
-        }
+    /// Returns exactly `count` bytes, starting with `prefix` (already read directly). On a
+    /// throw (end of stream, cancellation, error) the bytes already read, `prefix` included,
+    /// are given back to the connection, so nothing is lost.
+    func receive(_ id: ConnectionID, exactly count: Int, prefix: [UInt8], deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
         let record = try openRecord(id)
-        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
-        record.isReceiving = true
-        defer { record.isReceiving = false }
-        let deadline = timeout.map { ContinuousClock.now + $0 }
-        var result: [UInt8] = []
+        defer { record.updateGate() }
+        var result = prefix
         result.reserveCapacity(count)
         do {
             while result.count < count {
@@ -119,15 +128,9 @@ extension CurlMulti {
     /// Returns the bytes up to and including the first `delimiter`, leaving what follows in the
     /// connection; `nil` at end of stream when nothing is left.
     func receive(_ id: ConnectionID, through delimiter: [UInt8], maxLength: Int,
-                 timeout: Duration?) async throws -> [UInt8]? {
-        guard !delimiter.isEmpty, maxLength >= delimiter.count else {
-            throw CurlError(code: .badFunctionArgument, message: "receive(through:maxLength:) needs a non-empty delimiter no longer than maxLength")
-        }
+                 deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
         let record = try openRecord(id)
-        guard !record.isReceiving else { throw ConnectionError.receiveInProgress }
-        record.isReceiving = true
-        defer { record.isReceiving = false }
-        let deadline = timeout.map { ContinuousClock.now + $0 }
+        defer { record.updateGate() }
         var searchFrom = 0
         while true {
             // Only a delimiter that ends within the first maxLength bytes counts.
@@ -159,6 +162,10 @@ extension CurlMulti {
     private func readMore(_ record: ConnectionRecord, upTo limit: Int, deadline: ContinuousClock.Instant?) async throws -> Bool {
         while true {
             try checkOpen(record)
+            if let failure = record.deferredFailure {
+                record.deferredFailure = nil
+                throw failure
+            }
             if record.sawEndOfStream { return false }
             switch receiveOnce(record, upTo: limit) {
             case .received(let count):
@@ -186,10 +193,15 @@ extension CurlMulti {
                 record.unread.removeFirst(take)
                 return bytes
             }
+            if let failure = record.deferredFailure {
+                record.deferredFailure = nil
+                throw failure
+            }
             if record.sawEndOfStream { return nil }
             switch receiveOnce(record, upTo: maxLength) {
             case .received(let count):
-                return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
+                let total = readAhead(record, after: count, upTo: maxLength)
+                return Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<total]))
             case .endOfStream:
                 return nil
             case .again:
@@ -200,9 +212,30 @@ extension CurlMulti {
         }
     }
 
+    /// After a read of `count` bytes, keeps reading into `receiveBuffer` without waiting, until
+    /// `limit` bytes or `CURLE_AGAIN`: over TLS one curl_easy_recv returns one record (at most
+    /// 16 KiB), and each receive that comes to the engine costs two thread hand-offs. An end of
+    /// stream or failure met here is kept for the next receive. Returns the new count.
+    private func readAhead(_ record: ConnectionRecord, after count: Int, upTo limit: Int) -> Int {
+        var total = count
+        let limit = min(limit, receiveBuffer.count)
+        while total < limit {
+            switch receiveOnce(record, upTo: limit - total, at: total) {
+            case .received(let more):
+                total += more
+            case .endOfStream, .again:
+                return total
+            case .failed(let error):
+                record.deferredFailure = error
+                return total
+            }
+        }
+        return total
+    }
+
     /// What one curl_easy_recv gave.
     enum ReceiveOutcome {
-        /// This many bytes are at the start of `receiveBuffer`.
+        /// This many bytes were written to `receiveBuffer` at the offset asked for.
         case received(Int)
         /// The peer closed its side; recorded in `sawEndOfStream`.
         case endOfStream
@@ -211,22 +244,32 @@ extension CurlMulti {
         case failed(CurlError)
     }
 
-    /// One curl_easy_recv of at most `limit` bytes into the engine's `receiveBuffer`. Every
-    /// read of a connection goes through here, so end of stream is recorded in one place.
-    func receiveOnce(_ record: ConnectionRecord, upTo limit: Int) -> ReceiveOutcome {
+    /// One curl_easy_recv (or, once a connection without TLS is open, one recv(2) through the
+    /// gate) of at most `limit` bytes into the engine's `receiveBuffer` at `offset`. Every read
+    /// the engine makes goes through here, so end of stream is recorded in one place.
+    func receiveOnce(_ record: ConnectionRecord, upTo limit: Int, at offset: Int = 0) -> ReceiveOutcome {
+        let buffer = UnsafeMutableRawBufferPointer(rebasing: receiveBuffer[offset..<(offset + min(limit, receiveBuffer.count - offset))])
         var received = 0
-        let result = curl_easy_recv(record.easy, receiveBuffer.baseAddress, min(limit, receiveBuffer.count), &received)
-        switch result {
-        case CURLE_OK where received == 0:
+        if record.usesDirectIO {
+            do throws(CurlError) {
+                guard let count = try record.gate.engineReceive(into: buffer) else { return .again }
+                received = count
+            } catch {
+                return .failed(error)
+            }
+        } else {
+            let result = curl_easy_recv(record.easy, buffer.baseAddress, buffer.count, &received)
+            switch result {
+            case CURLE_OK: break
+            case CURLE_AGAIN: return .again
+            default: return .failed(record.error(result))
+            }
+        }
+        if received == 0 {
             record.sawEndOfStream = true
             return .endOfStream
-        case CURLE_OK:
-            return .received(received)
-        case CURLE_AGAIN:
-            return .again
-        default:
-            return .failed(record.error(result))
         }
+        return .received(received)
     }
 
     /// Throws the closed (or shut-down) error unless `record` is still an open connection of
@@ -361,6 +404,9 @@ extension CurlMulti {
     /// already taken (and will resume) its continuations.
     func discard(_ record: ConnectionRecord) {
         guard connections.removeValue(forKey: record.id) != nil else { return }
+        // No direct I/O from here on; returns once none is using the socket, which libcurl
+        // closes below.
+        record.gate.close()
         if let socket = record.socket {
             // Stop watching before curl closes the fd inside curl_multi_remove_handle, so the fd
             // number can be reused at once without a stale registration.

@@ -155,7 +155,7 @@ public actor CurlMulti {
     public func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
         let target = try ConnectionTarget(parsing: url)
         let (record, info) = try await establish(target, options: options, request: nil)
-        return AsyncConnection(multi: self, id: record.id, info: info)
+        return AsyncConnection(multi: self, record: record, info: info)
     }
 
     /// Opens a connection to `host` and `port`: TCP, or TLS when `tls` is true. The same as
@@ -199,7 +199,7 @@ public actor CurlMulti {
             throw CurlError(code: .notBuiltIn, message: "the loaded libcurl \(LoadedCurl.version) cannot hand over a connection after HTTP; 7.86.0 or newer is needed")
         }
         let (record, info) = try await establish(target, options: options, request: request)
-        let connection = AsyncConnection(multi: self, id: record.id, info: info)
+        let connection = AsyncConnection(multi: self, record: record, info: info)
         let response = record.exchange?.takeUnretainedValue().response
             ?? HTTPResponse(status: 0, statusLine: "", headers: [], body: [])
         return HTTPHandOver(response: response, connection: connection)
@@ -290,6 +290,7 @@ public actor CurlMulti {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
         let record = ConnectionRecord(id: id, easy: easy, target: target, idleTimeout: options.idleTimeout,
+                                      allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
             let handle = EasyHandle(raw: easy)
