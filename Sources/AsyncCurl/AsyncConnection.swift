@@ -66,11 +66,11 @@ public final class AsyncConnection: Sendable {
         try gate.claimSend()
         defer { gate.endSend() }
         try Task.checkCancellation()
-        // Whatever the kernel takes at once goes directly; the engine writes the rest.
-        let written = try bytes.withUnsafeBytes { buffer throws(CurlError) in try gate.sendDirectly(buffer) }
-        if written < bytes.count || bytes.isEmpty {
-            try await multi.send(id, bytes, from: written, deadline: Self.deadline(after: timeout))
+        guard !bytes.isEmpty else {
+            // Nothing to write; the engine still says whether the connection is open.
+            return try await multi.send(id, bytes, from: 0, deadline: nil)
         }
+        try await write(bytes, from: 0, deadline: Self.deadline(after: timeout))
     }
 
     /// Writes the UTF-8 encoding of `string`; see ``send(_:timeout:)-([UInt8],_)``.
@@ -80,16 +80,18 @@ public final class AsyncConnection: Sendable {
 
     /// Writes the bytes of `buffer`; see ``send(_:timeout:)-([UInt8],_)``.
     ///
-    /// On a connection without TLS, what the socket takes at once is written straight from
-    /// `buffer`; the bytes are copied only when the send has to wait (or goes through TLS).
+    /// `buffer` is used only until the call first suspends. On a connection without TLS, what
+    /// the socket takes at once is written straight from it; the rest is copied first.
     public func send(_ buffer: UnsafeRawBufferPointer, timeout: Duration? = nil) async throws {
         try gate.claimSend()
         defer { gate.endSend() }
         try Task.checkCancellation()
-        let written = try gate.sendDirectly(buffer)
-        if written < buffer.count || buffer.isEmpty {
-            try await multi.send(id, Array(buffer), from: written, deadline: Self.deadline(after: timeout))
+        var written = 0
+        if !buffer.isEmpty, case .transferred(let count) = try gate.sendDirectly(buffer) {
+            written = count
         }
+        guard written < buffer.count || buffer.isEmpty else { return }
+        try await write(Array(buffer), from: written, deadline: Self.deadline(after: timeout))
     }
 
     /// Writes all bytes of `bytes`; see ``send(_:timeout:)-([UInt8],_)``.
@@ -131,21 +133,7 @@ public final class AsyncConnection: Sendable {
         }
         try gate.claimReceive()
         defer { gate.endReceive() }
-        var count: Int?
-        let bytes = try [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, initialized throws(CurlError) in
-            count = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
-            initialized = count ?? 0
-        }
-        switch count {
-        case nil:
-            return try await multi.receive(id, maxLength: maxLength, deadline: Self.deadline(after: timeout))
-        case 0:
-            return nil
-        case let count?:
-            // Keep the array as it is if it is mostly full; otherwise do not let a few bytes
-            // hold on to a buffer of maxLength.
-            return count >= maxLength / 2 ? bytes : Array(bytes[..<count])
-        }
+        return try await read(maxLength: maxLength, deadline: Self.deadline(after: timeout))
     }
 
     /// Receives into `buffer`: returns how many bytes were written to its start, between 1 and
@@ -166,14 +154,7 @@ public final class AsyncConnection: Sendable {
         }
         try gate.claimReceive()
         defer { gate.endReceive() }
-        if let count = try gate.receiveDirectly(into: buffer) {
-            return count
-        }
-        guard let bytes = try await multi.receive(id, maxLength: buffer.count, deadline: Self.deadline(after: timeout)) else {
-            return 0
-        }
-        buffer.copyBytes(from: bytes)
-        return bytes.count
+        return try await read(into: buffer, deadline: Self.deadline(after: timeout))
     }
 
     /// Returns exactly `count` bytes, waiting for as many segments as that takes.
@@ -191,13 +172,7 @@ public final class AsyncConnection: Sendable {
         }
         try gate.claimReceive()
         defer { gate.endReceive() }
-        let prefix = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized throws(CurlError) in
-            guard count > 0 else { return }
-            initialized = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer)) ?? 0
-        }
-        if prefix.count == count { return prefix }
-        // The engine reads the rest, and gives everything back to the connection on a throw.
-        return try await multi.receive(id, exactly: count, prefix: prefix, deadline: Self.deadline(after: timeout))
+        return try await read(exactly: count, deadline: Self.deadline(after: timeout))
     }
 
     /// Returns the bytes up to and including the first occurrence of `delimiter`, such as one

@@ -9,34 +9,13 @@ struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
     var description: String { "#\(rawValue)" }
 }
 
-/// A suspended `send` or `receive` waiting for its socket to become ready.
-struct ReadinessWaiter {
-    /// Tells a cancellation apart from a later wait of the same connection and direction.
-    let token: UInt64
-    let continuation: CheckedContinuation<Void, any Error>
-    /// When the wait expires, if it has a deadline; the connection's timer for the direction is
-    /// armed for it.
-    let deadline: ContinuousClock.Instant?
-
-    /// Resumes the waiting operation; every waiter is finished through here exactly once.
-    func finish(throwing error: (any Error)? = nil) {
-        if let error {
-            continuation.resume(throwing: error)
-        } else {
-            continuation.resume()
-        }
-    }
-}
-
-/// Thrown into a wait whose deadline passed; the operation turns it into a ``CurlError``.
-struct ReadinessTimeout: Error {}
-
 /// Everything the engine knows about one connection. Owned by the ``CurlMulti`` actor and only
-/// touched on its executor; the public ``AsyncConnection`` only holds its ``ConnectionID``.
+/// touched on its executor; the public ``AsyncConnection`` holds its ``ConnectionID`` and its
+/// ``ConnectionGate``.
 ///
 /// The record is the single owner of the easy handle, its error buffer and trace box, and of
-/// every continuation the connection has suspended; ``CurlMulti`` releases them all in exactly
-/// one place (`discard`), whichever way the connection ends.
+/// the connect's continuation; its gate owns the suspended sends and receives. ``CurlMulti``
+/// releases them all in exactly one place (`discard`), whichever way the connection ends.
 final class ConnectionRecord {
     enum State {
         /// Added to the multi handle; `connect` waits in the continuation for `CURLMSG_DONE`.
@@ -49,8 +28,6 @@ final class ConnectionRecord {
     let easy: UnsafeMutableRawPointer
     let target: ConnectionTarget
     var state: State
-    /// ``ConnectionOptions/idleTimeout``: the longest one send or receive waits for readiness.
-    let idleTimeout: Duration?
 
     /// `CURLOPT_ERRORBUFFER`: libcurl writes the detailed message of the last failure here.
     let errorBuffer: UnsafeMutablePointer<CChar>
@@ -63,18 +40,12 @@ final class ConnectionRecord {
     var exchange: Unmanaged<HTTPExchange>?
     var headerList: UnsafeMutablePointer<curl_slist>?
 
-    var readWaiter: ReadinessWaiter?
-    var writeWaiter: ReadinessWaiter?
-    /// One reusable timer per direction, created the first time a wait there has a deadline.
-    /// Reusing it keeps a busy connection with long timeouts at constant memory.
-    var readTimer: DispatchSourceTimer?
-    var writeTimer: DispatchSourceTimer?
     /// Set when the engine released the easy handle: an operation that resumes afterwards must
     /// not touch `easy` again.
     var isDiscarded = false
     /// What the connection's callers reach without the engine: the in-progress flags and,
     /// once open without TLS, the socket for direct I/O. Shared with the ``AsyncConnection``.
-    let gate = ConnectionGate()
+    let gate: ConnectionGate
     /// No TLS at any layer (plain target, no HTTPS or environment proxy, no HTTP hand-over), so
     /// once open the gate gets the socket and bytes bypass curl_easy_send/recv.
     let allowsDirectIO: Bool
@@ -96,13 +67,13 @@ final class ConnectionRecord {
         gate.setEngineHoldsReceivedBytes(!unread.isEmpty || sawEndOfStream || deferredFailure != nil)
     }
 
-    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget, idleTimeout: Duration?,
+    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id
         self.allowsDirectIO = allowsDirectIO
         self.easy = easy
         self.target = target
-        self.idleTimeout = idleTimeout
+        self.gate = gate
         self.state = .connecting(nil)
         self.errorBuffer = errorBuffer
         self.traceBox = traceBox
@@ -111,18 +82,6 @@ final class ConnectionRecord {
     var socket: Int32? {
         if case .open(let socket) = state { return socket }
         return nil
-    }
-
-    func waiter(_ direction: Readiness) -> ReadinessWaiter? {
-        direction == .readable ? readWaiter : writeWaiter
-    }
-
-    func setWaiter(_ waiter: ReadinessWaiter?, _ direction: Readiness) {
-        if direction == .readable { readWaiter = waiter } else { writeWaiter = waiter }
-    }
-
-    func timer(_ direction: Readiness) -> DispatchSourceTimer? {
-        direction == .readable ? readTimer : writeTimer
     }
 
     /// libcurl writes only the first failure of a transfer to the error buffer; later ones go
@@ -146,14 +105,6 @@ final class ConnectionRecord {
         }
     }
 
-    /// The directions a suspended send or receive waits for.
-    var waiting: Readiness {
-        var waiting: Readiness = []
-        if readWaiter != nil { waiting.insert(.readable) }
-        if writeWaiter != nil { waiting.insert(.writable) }
-        return waiting
-    }
-
     /// The error libcurl reported for `code`, with the error buffer's details when present,
     /// and the proxy's status if an HTTP proxy refused the tunnel.
     func error(_ code: CURLcode) -> CurlError {
@@ -172,11 +123,6 @@ final class ConnectionRecord {
         return CurlError(code: CurlError.Code(code), message: message, proxyStatusCode: proxyStatus)
     }
 
-    deinit {
-        // The engine frees everything in `discard`; reaching here with resources still owned
-        // would mean a leak, which the tests would also catch through the debug counters.
-        assert(readWaiter == nil && writeWaiter == nil, "connection \(id) dropped with a suspended waiter")
-    }
 }
 
 /// libcurl's `CURLOPT_DEBUGDATA`: the user's trace handler, and the last text line, which

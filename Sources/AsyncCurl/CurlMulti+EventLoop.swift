@@ -59,14 +59,8 @@ extension CurlMulti {
         case .none:
             break
         case .watch(let socket, let interest):
-            let failure = epoll.set(socket, interest: interest)
-            if failure != 0 {
-                // The fd is not pollable or already gone. A connection waiting on it is woken
-                // so its next curl_easy_send/recv reports the real error instead of hanging.
-                if let owner = interests[socket]?.owner {
-                    wake(owner, ready: [.readable, .writable])
-                }
-            }
+            // A failure means curl closed the fd meanwhile; curl notices that by itself.
+            epoll.set(socket, interest: interest)
         case .unwatch(let socket):
             epoll.remove(socket)
         }
@@ -81,22 +75,21 @@ extension CurlMulti {
             let event = events[index]
             let socket = event.data.fd
             let ready = Epoll.readiness(of: event.events)
-            guard let entry = interests[socket] else {
-                // Nobody wants this fd any more; make sure it stops reporting.
-                epoll.remove(socket)
-                continue
-            }
-            if !entry.curl.isEmpty {
+            if let gate = openSockets[socket] {
+                // An open connection's one-shot registration: resume its waits. (If the fd was
+                // reused since this batch was read, the wake is spurious, which waits allow:
+                // they retry their system call.)
+                gate.wake(ready)
+            } else if interests[socket] != nil {
                 var bits: Int32 = 0
                 if ready.contains(.readable) { bits |= CURL_CSELECT_IN }
                 if ready.contains(.writable) { bits |= CURL_CSELECT_OUT }
                 if Epoll.isError(event.events) { bits |= CURL_CSELECT_ERR }
                 socketAction(socket, bits)
                 drainMessages()
-            }
-            // Read again: curl may have changed or dropped the entry during the action.
-            if let entry = interests[socket], let owner = entry.owner {
-                wake(owner, ready: ready.intersection(entry.waiting))
+            } else {
+                // Nobody wants this fd any more; make sure it stops reporting.
+                epoll.remove(socket)
             }
         }
     }
@@ -172,7 +165,8 @@ extension CurlMulti {
     /// the design notes). Whatever it reads is kept for the first `receive`; an error (such as
     /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
     /// fails the connect, since the connection is unusable.
-    /// From then on a connection without TLS is read and written directly (``ConnectionGate``).
+    /// Then the socket goes into the epoll set for the connection's own waits, and a connection
+    /// without TLS is read and written directly from then on (``ConnectionGate``).
     private func attach(_ record: ConnectionRecord) -> CurlError? {
         switch receiveOnce(record, upTo: receiveBuffer.count) {
         case .received(let count):
@@ -182,10 +176,14 @@ extension CurlMulti {
         case .failed(let error):
             return error
         }
-        if record.allowsDirectIO, let socket = record.socket {
-            record.gate.openDirect(socket: socket)
-            record.usesDirectIO = true
+        guard let epoll, let socket = record.socket else { return nil }
+        let failure = epoll.addDisarmed(socket)
+        guard failure == 0 else {
+            return CurlError(code: .couldNotConnect, message: "could not watch the connection's socket: \(String(cString: strerror(failure)))")
         }
+        openSockets[socket] = record.gate
+        record.usesDirectIO = record.allowsDirectIO
+        record.gate.open(socket: socket, direct: record.allowsDirectIO)
         record.updateGate()
         return nil
     }

@@ -29,16 +29,10 @@ extension CurlMulti {
             case .again:
                 do {
                     try await waitUntilReady(record, .writable, deadline: deadline)
-                } catch is CancellationError where written > 0 {
-                    // The peer has a torn message: the connection cannot be used any more.
-                    close(id)
-                    throw ConnectionError.sendCancelled(bytesWritten: written)
-                } catch is ReadinessTimeout {
-                    guard written > 0 else {
-                        throw CurlError(code: .operationTimedOut, message: "send timed out before the peer accepted any of \(bytes.count) bytes; nothing was written and the connection is still usable")
-                    }
-                    close(id)
-                    throw CurlError(code: .operationTimedOut, message: "send timed out after \(written) of \(bytes.count) bytes were written; the connection was closed because the peer saw a partial message")
+                } catch {
+                    let failure = SendWaitFailure(error, written: written, total: bytes.count)
+                    if failure.closesConnection { close(id) }
+                    throw failure.error
                 }
             case .failed(let error):
                 throw error
@@ -54,16 +48,9 @@ extension CurlMulti {
         case failed(CurlError)
     }
 
-    /// One curl_easy_send, or one send(2) through the gate for a connection without TLS.
+    /// One curl_easy_send. (A connection without TLS never sends here while open: its
+    /// ``AsyncConnection`` writes and waits through the gate itself.)
     private func sendOnce(_ record: ConnectionRecord, _ bytes: UnsafeRawBufferPointer) -> SendOutcome {
-        if record.usesDirectIO {
-            do throws(CurlError) {
-                guard let count = try record.gate.engineSend(bytes), count > 0 else { return .again }
-                return .sent(count)
-            } catch {
-                return .failed(error)
-            }
-        }
         var sent = 0
         let result = curl_easy_send(record.easy, bytes.baseAddress, bytes.count, &sent)
         switch result {
@@ -94,12 +81,9 @@ extension CurlMulti {
         do {
             return try await receiveSome(record, maxLength: maxLength, deadline: deadline)
         } catch is ReadinessTimeout {
-            throw Self.receiveTimedOut
+            throw CurlError.receiveTimedOut
         }
     }
-
-    private static let receiveTimedOut = CurlError(
-        code: .operationTimedOut, message: "receive timed out waiting for data; nothing was consumed and the connection is still usable")
 
     /// Returns exactly `count` bytes, starting with `prefix` (already read directly). On a
     /// throw (end of stream, cancellation, error) the bytes already read, `prefix` included,
@@ -120,9 +104,17 @@ extension CurlMulti {
             if !result.isEmpty, connections[id] === record {
                 record.unread.insert(contentsOf: result, at: 0)
             }
-            throw error is ReadinessTimeout ? Self.receiveTimedOut : error
+            throw error is ReadinessTimeout ? CurlError.receiveTimedOut : error
         }
         return result
+    }
+
+    /// Puts `bytes` back in front of the connection's unread bytes: a receive that read them
+    /// directly and then failed.
+    func giveBack(_ id: ConnectionID, _ bytes: [UInt8]) {
+        guard !bytes.isEmpty, let record = connections[id] else { return }
+        record.unread.insert(contentsOf: bytes, at: 0)
+        record.updateGate()
     }
 
     /// Returns the bytes up to and including the first `delimiter`, leaving what follows in the
@@ -152,7 +144,7 @@ extension CurlMulti {
                     throw ConnectionError.unexpectedEndOfStream(received: record.unread.count)
                 }
             } catch is ReadinessTimeout {
-                throw Self.receiveTimedOut
+                throw CurlError.receiveTimedOut
             }
         }
     }
@@ -252,8 +244,10 @@ extension CurlMulti {
         var received = 0
         if record.usesDirectIO {
             do throws(CurlError) {
-                guard let count = try record.gate.engineReceive(into: buffer) else { return .again }
-                received = count
+                switch try record.gate.engineReceive(into: buffer) {
+                case .transferred(let count): received = count
+                case .wouldBlock, .notDirect: return .again
+                }
             } catch {
                 return .failed(error)
             }
@@ -282,34 +276,13 @@ extension CurlMulti {
 
     // MARK: - Waiting for readiness
 
-    /// Suspends until the connection's socket is ready in `direction`. Throws
-    /// ``ConnectionError/closed`` if the connection closes meanwhile, `CancellationError` if the
-    /// task is cancelled, and `ReadinessTimeout` at `deadline` or after the connection's idle
-    /// timeout, whichever comes first.
+    /// Suspends until the connection's socket is ready in `direction` (see
+    /// ``ConnectionGate/waitUntilReady(_:deadline:)``), and checks the connection is still open
+    /// afterwards: a close may have released `easy` meanwhile.
     private func waitUntilReady(_ record: ConnectionRecord, _ direction: Readiness,
-                                deadline operationDeadline: ContinuousClock.Instant?) async throws {
-        try Task.checkCancellation()
-        guard let socket = record.socket, !record.isDiscarded else { throw closedError }
-        let now = ContinuousClock.now
-        var deadline = operationDeadline
-        if let idleTimeout = record.idleTimeout {
-            deadline = min(deadline ?? now + idleTimeout, now + idleTimeout)
-        }
-        if let deadline, deadline <= now { throw ReadinessTimeout() }
-        lastWaitToken += 1
-        let token = lastWaitToken
-        let id = record.id
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                record.setWaiter(ReadinessWaiter(token: token, continuation: continuation, deadline: deadline), direction)
-                if let deadline { armTimer(record, direction, for: deadline) }
-                pendingContinuations += 1
-                apply(interests.setWaiting(record.waiting, for: socket, owner: id))
-            }
-        } onCancel: {
-            self.onEngineQueue { $0.endWait(id, direction, token: token, with: CancellationError()) }
-        }
-        // Woken because the socket is ready; but a close may have run since, releasing `easy`.
+                                deadline: ContinuousClock.Instant?) async throws {
+        guard !record.isDiscarded else { throw closedError }
+        try await record.gate.waitUntilReady(direction, deadline: deadline)
         guard !record.isDiscarded else { throw closedError }
     }
 
@@ -318,104 +291,33 @@ extension CurlMulti {
         isShutDown ? .engineShutDown : .closed
     }
 
-    /// Takes the waiter of `direction` out of the record, disarming its deadline timer.
-    private func takeWaiter(_ record: ConnectionRecord, _ direction: Readiness) -> ReadinessWaiter? {
-        guard let waiter = record.waiter(direction) else { return nil }
-        record.setWaiter(nil, direction)
-        if waiter.deadline != nil {
-            record.timer(direction)?.schedule(deadline: .distantFuture)
-        }
-        return waiter
-    }
-
-    /// Arms the connection's timer for `direction`, creating it on first use.
-    private func armTimer(_ record: ConnectionRecord, _ direction: Readiness, for deadline: ContinuousClock.Instant) {
-        let timer: DispatchSourceTimer
-        if let existing = record.timer(direction) {
-            timer = existing
-        } else {
-            timer = DispatchSource.makeTimerSource(queue: executor.queue)
-            let id = record.id
-            timer.setEventHandler { [weak self] in
-                self?.assumeIsolated { $0.expireWait(id, direction) }
-            }
-            timer.activate()
-            if direction == .readable { record.readTimer = timer } else { record.writeTimer = timer }
-        }
-        timer.schedule(deadline: .now() + (deadline - ContinuousClock.now).dispatchInterval)
-    }
-
-    /// A deadline timer fired: expire the current wait of `direction` if its deadline has passed
-    /// (the timer may belong to a wait that has since been replaced).
-    private func expireWait(_ id: ConnectionID, _ direction: Readiness) {
-        guard let record = connections[id], let waiter = record.waiter(direction), let deadline = waiter.deadline else { return }
-        if ContinuousClock.now < deadline {
-            armTimer(record, direction, for: deadline)
-        } else {
-            endWait(id, direction, token: waiter.token, with: ReadinessTimeout())
-        }
-    }
-
-    /// Resumes the waiters of connection `id` for the directions in `ready`.
-    func wake(_ id: ConnectionID, ready: Readiness) {
-        guard !ready.isEmpty, let record = connections[id] else { return }
-        var resumed: [ReadinessWaiter] = []
-        for direction in [Readiness.readable, .writable] where ready.contains(direction) {
-            if let waiter = takeWaiter(record, direction) { resumed.append(waiter) }
-        }
-        guard !resumed.isEmpty else { return }
-        if let socket = record.socket {
-            apply(interests.setWaiting(record.waiting, for: socket, owner: id))
-        }
-        pendingContinuations -= resumed.count
-        for waiter in resumed { waiter.finish() }
-    }
-
-    /// Ends one particular wait early, by cancellation or expiry. A wait that already ended
-    /// (its token no longer matches) is left alone: the operation sees the cancellation itself.
-    private func endWait(_ id: ConnectionID, _ direction: Readiness, token: UInt64, with error: any Error) {
-        guard let record = connections[id], record.waiter(direction)?.token == token,
-              let waiter = takeWaiter(record, direction) else { return }
-        if let socket = record.socket {
-            apply(interests.setWaiting(record.waiting, for: socket, owner: id))
-        }
-        pendingContinuations -= 1
-        waiter.finish(throwing: error)
-    }
-
     // MARK: - Closing
 
     /// Closes connection `id` if it is still open; waiting operations throw `error`.
     /// Idempotent.
     func close(_ id: ConnectionID, error: ConnectionError = .closed) {
         guard let record = connections[id] else { return }
-        var waiters: [ReadinessWaiter] = []
-        if let waiter = record.readWaiter { waiters.append(waiter) }
-        if let waiter = record.writeWaiter { waiters.append(waiter) }
         var connecting: CheckedContinuation<ConnectionInfo, any Error>?
         if case .connecting(let continuation) = record.state { connecting = continuation }
-        discard(record)
-        pendingContinuations -= waiters.count + (connecting == nil ? 0 : 1)
-        for waiter in waiters { waiter.finish(throwing: error) }
+        discard(record, waitersThrow: error)
+        if connecting != nil { pendingContinuations -= 1 }
         connecting?.resume(throwing: error)
     }
 
-    /// Takes a connection out of the engine and frees its libcurl resources. The caller has
-    /// already taken (and will resume) its continuations.
-    func discard(_ record: ConnectionRecord) {
+    /// Takes a connection out of the engine and frees its libcurl resources; its suspended
+    /// sends and receives throw `error`. The caller has already taken (and will resume) the
+    /// connect's continuation.
+    func discard(_ record: ConnectionRecord, waitersThrow error: ConnectionError = .closed) {
         guard connections.removeValue(forKey: record.id) != nil else { return }
-        // No direct I/O from here on; returns once none is using the socket, which libcurl
-        // closes below.
-        record.gate.close()
+        // No direct I/O and no waits from here on; returns once no caller is using the socket,
+        // which libcurl closes below.
+        record.gate.close(waitersThrow: error)
         if let socket = record.socket {
             // Stop watching before curl closes the fd inside curl_multi_remove_handle, so the fd
             // number can be reused at once without a stale registration.
-            apply(interests.reset(socket))
+            openSockets.removeValue(forKey: socket)
+            epoll?.remove(socket)
         }
-        record.readWaiter = nil
-        record.writeWaiter = nil
-        record.readTimer?.cancel()
-        record.writeTimer?.cancel()
         record.isDiscarded = true
         if let multi {
             curl_multi_remove_handle(multi, record.easy)

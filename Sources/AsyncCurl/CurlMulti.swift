@@ -42,7 +42,11 @@ public actor CurlMulti {
     let readinessSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
 
+    /// curl's sockets while it sets connections up.
     var interests = InterestTable()
+    /// Open connections' sockets, each registered one-shot in the epoll set, and the gate whose
+    /// waits a readiness event resumes.
+    var openSockets: [Int32: ConnectionGate] = [:]
     var connections: [ConnectionID: ConnectionRecord] = [:]
     var lastConnectionID: UInt64 = 0
     var lastWaitToken: UInt64 = 0
@@ -289,7 +293,8 @@ public actor CurlMulti {
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
-        let record = ConnectionRecord(id: id, easy: easy, target: target, idleTimeout: options.idleTimeout,
+        let gate = ConnectionGate(epoll: epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
+        let record = ConnectionRecord(id: id, easy: easy, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
@@ -334,7 +339,8 @@ public actor CurlMulti {
         public var connecting: Int
         /// Open connections (easy handles owned by an ``AsyncConnection``).
         public var open: Int
-        /// Sockets registered in the engine's epoll set (curl's and the connections' waits).
+        /// Sockets registered in the engine's epoll set: curl's while it sets connections up,
+        /// and every open connection's.
         public var watchedSockets: Int
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
@@ -361,7 +367,9 @@ public actor CurlMulti {
         for record in connections.values {
             if case .connecting = record.state { connecting += 1 }
         }
+        let waits = openSockets.values.reduce(0) { $0 + $1.waiterCount }
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
-                           watchedSockets: interests.count, pendingContinuations: pendingContinuations)
+                           watchedSockets: interests.count + openSockets.count,
+                           pendingContinuations: pendingContinuations + waits)
     }
 }

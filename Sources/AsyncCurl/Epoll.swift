@@ -20,7 +20,9 @@ struct Readiness: OptionSet, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One `epoll` instance, owned by one engine and used only on its queue.
+/// One `epoll` instance, owned by one engine. curl's registrations are changed only on the
+/// engine's queue; an open connection's one-shot registration is armed by whichever thread
+/// waits on it (``ConnectionGate``), which the kernel allows.
 ///
 /// Registrations are changed synchronously, from inside curl's socket callback if need be, so an
 /// fd that curl closes right after `CURL_POLL_REMOVE` can never leave a stale registration behind:
@@ -56,6 +58,27 @@ struct Epoll {
         guard errno == ENOENT else { return errno }
         if epoll_ctl(fileDescriptor, EPOLL_CTL_ADD, fd, &event) == 0 { return 0 }
         guard errno == EEXIST else { return errno }
+        return epoll_ctl(fileDescriptor, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno
+    }
+
+    /// Adds an open connection's socket, disarmed: one-shot, so each wait arms it with
+    /// ``arm(_:for:)`` and the kernel disarms it again when it reports the event. Returns the
+    /// `errno` of a failure, or 0.
+    func addDisarmed(_ fd: Int32) -> Int32 {
+        var event = epoll_event()
+        event.events = EPOLLONESHOT.rawValue
+        event.data.fd = fd
+        if epoll_ctl(fileDescriptor, EPOLL_CTL_ADD, fd, &event) == 0 { return 0 }
+        guard errno == EEXIST else { return errno }
+        return epoll_ctl(fileDescriptor, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno
+    }
+
+    /// Arms a socket added with ``addDisarmed(_:)`` for one report of `interest`. Safe from any
+    /// thread. Returns the `errno` of a failure, or 0.
+    func arm(_ fd: Int32, for interest: Readiness) -> Int32 {
+        var event = epoll_event()
+        event.events = Self.mask(for: interest) | EPOLLONESHOT.rawValue
+        event.data.fd = fd
         return epoll_ctl(fileDescriptor, EPOLL_CTL_MOD, fd, &event) == 0 ? 0 : errno
     }
 
