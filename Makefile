@@ -71,6 +71,9 @@ BENCH_ARGS     ?=
 
 bench: deps
 	$(call apt_install,$(BENCH_PACKAGES))
+	@# SwiftPM keeps a path dependency's file list in release.yaml and misses files added to the
+	@# library since; dropping the file makes it look again (the build itself stays incremental).
+	rm -f Benchmarks/.build/release.yaml
 	cd Benchmarks && $(SWIFT) build -c release
 	cd Benchmarks && { ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; } && ./.build/release/bench $(BENCH_ARGS)
 
