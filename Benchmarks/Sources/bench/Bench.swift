@@ -112,8 +112,7 @@ struct Bench {
         let endpoints = ServerEndpoints(plainPort: Int(server.plain_port), fanOutPort: Int(server.fanout_port),
                                         tlsPort: Int(server.tls_port), caFile: "\(certificateDirectory)/cert.pem")
 
-        // The shared engine: a local `CurlMulti()` here does not compile in release with swiftc 6.3.1
-        // ("circular reference" on its isolated deinit; see BENCHMARKS.md).
+        // The shared engine, as most programs use it.
         let multi = CurlMulti.shared
         var clients: [any BenchClient] = []
         if settings.clients.contains("asynccurl") { clients.append(AsyncCurlClient(multi: multi, server: endpoints)) }
