@@ -4,6 +4,11 @@
 // holds, delimited reads) goes to the engine.
 
 extension AsyncConnection {
+    /// The most one direct read asks for, and so the most one receive returns, as over TLS
+    /// (the engine's receive buffer). It also bounds what a `maxLength` or `count` taken from
+    /// the network can make the connection allocate up front.
+    static let directReadLimit = CurlMulti.receiveBufferSize
+
     /// Writes `bytes` from index `start` on.
     func write(_ bytes: [UInt8], from start: Int, deadline: ContinuousClock.Instant?) async throws {
         var written = start
@@ -31,9 +36,10 @@ extension AsyncConnection {
 
     /// Returns up to `maxLength` bytes once any are there; `nil` at end of stream.
     func read(maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
+        let capacity = min(maxLength, Self.directReadLimit)
         while true {
             var transfer = ConnectionGate.Transfer.notDirect
-            let bytes = try [UInt8](unsafeUninitializedCapacity: maxLength) { buffer, initialized throws(CurlError) in
+            let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized throws(CurlError) in
                 transfer = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
                 if case .transferred(let count) = transfer { initialized = count }
             }
@@ -43,7 +49,7 @@ extension AsyncConnection {
             case .transferred(let count):
                 // A mostly full array is returned as it is; a few bytes are not left holding
                 // on to a buffer of maxLength.
-                return count >= maxLength / 2 ? bytes : [UInt8](unsafeUninitializedCapacity: count) { copy, initialized in
+                return count >= capacity / 2 ? bytes : [UInt8](unsafeUninitializedCapacity: count) { copy, initialized in
                     initialized = copy.initialize(fromContentsOf: bytes)
                 }
             case .wouldBlock:
@@ -74,7 +80,7 @@ extension AsyncConnection {
     func read(exactly count: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
         // The usual case: one recv(2) has it all, straight into the result.
         var transfer = ConnectionGate.Transfer.notDirect
-        var result = try [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized throws(CurlError) in
+        var result = try [UInt8](unsafeUninitializedCapacity: min(count, Self.directReadLimit)) { buffer, initialized throws(CurlError) in
             guard count > 0 else { return }
             transfer = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
             if case .transferred(let received) = transfer { initialized = received }

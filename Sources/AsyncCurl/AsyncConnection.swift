@@ -121,7 +121,8 @@ public final class AsyncConnection: Sendable {
     /// has arrived; `nil` once the peer has closed its side of the stream.
     ///
     /// - Parameters:
-    ///   - maxLength: The most bytes to return; at least 1. Default 64 KiB.
+    ///   - maxLength: The most bytes to return; at least 1. Default 64 KiB. One receive returns
+    ///     at most 256 KiB, whatever `maxLength` says.
     ///   - timeout: The longest to wait for the first byte. On expiry the receive throws
     ///     ``CurlError`` with ``CurlError/Code/operationTimedOut``, consumes nothing, and the
     ///     connection stays usable. ``ConnectionOptions/idleTimeout`` applies too.

@@ -92,7 +92,8 @@ extension CurlMulti {
         let record = try openRecord(id)
         defer { record.updateGate() }
         var result = prefix
-        result.reserveCapacity(count)
+        // Not all of `count` up front: it may come from the network.
+        result.reserveCapacity(min(count, receiveBuffer.count))
         do {
             while result.count < count {
                 guard let chunk = try await receiveSome(record, maxLength: count - result.count, deadline: deadline) else {

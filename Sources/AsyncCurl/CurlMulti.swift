@@ -49,8 +49,7 @@ public actor CurlMulti {
     var openSockets: [Int32: ConnectionGate] = [:]
     var connections: [ConnectionID: ConnectionRecord] = [:]
     var lastConnectionID: UInt64 = 0
-    var lastWaitToken: UInt64 = 0
-    /// Suspended continuations (connects and readiness waits), for the debug counters.
+    /// Suspended connects, for the diagnostics (the connections' gates count their waits).
     var pendingContinuations = 0
     /// Set by ``shutdown()``: no new connections.
     var isShutDown = false

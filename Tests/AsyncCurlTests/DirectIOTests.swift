@@ -78,6 +78,25 @@ extension AsyncCurlTests {
             }
         }
 
+        /// Lengths that could come from a hostile peer's length field allocate only what arrives.
+        @Test func hugeLengthsAllocateOnlyWhatArrives() async throws {
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            let multi = CurlMulti()
+            try await multi.withConnection(to: server.url) { connection async throws in
+                try await connection.send("abc")
+                let some = try #require(try await connection.receive(maxLength: .max, timeout: .seconds(10)))
+                #expect(some == Array("abc".utf8))
+                try await connection.send("def")
+                let error = await #expect(throws: CurlError.self) {
+                    _ = try await connection.receive(exactly: .max / 2, timeout: .milliseconds(200))
+                }
+                #expect(error?.code == .operationTimedOut)
+                #expect(try await connection.receive(exactly: 3, timeout: .seconds(10)) == Array("def".utf8),
+                        "the timed-out receive gave its bytes back")
+            }
+        }
+
         /// An open connection's socket stays in the epoll set (disarmed) for its whole life; a
         /// suspended receive is counted until it ends.
         @Test func diagnosticsCountOpenSocketsAndSuspendedWaits() async throws {
