@@ -202,6 +202,7 @@ public final class AsyncConnection: Sendable {
         }
         try gate.claimReceive()
         defer { gate.endReceive() }
+        try gate.throwPendingFailure()
         return try await multi.receive(id, through: delimiter, maxLength: maxLength, deadline: Self.deadline(after: timeout))
     }
 

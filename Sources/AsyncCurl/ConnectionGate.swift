@@ -29,17 +29,18 @@ import Glibc
 ///   of: readiness, its deadline, cancellation, or the connection's close.
 ///
 /// `@unchecked Sendable`: the only mutable state, `state`, is read and written only inside
-/// `withLock`, between `pthread_mutex_lock` and `pthread_mutex_unlock` of `mutex`, and nothing
-/// leaves the lock but `Sendable` results. The other stored properties are immutable and
-/// `Sendable`. (A pthread mutex rather than `Synchronization.Mutex`: ThreadSanitizer does not see
-/// the latter's locking on Linux with Swift 6.3.1 and reports every access it guards as a race,
-/// which would blind `make sanitize-thread` to real ones.)
+/// `withLock`, holding `mutex`, and nothing leaves the lock but `Sendable` results. The other
+/// stored properties are immutable and `Sendable`.
 final class ConnectionGate: @unchecked Sendable {
     private struct State {
         /// The open connection's socket, registered (one-shot) in the engine's epoll set.
         var socket: Int32?
         /// No TLS at any layer: callers may use `socket` themselves.
         var allowsDirectIO = false
+        /// Otherwise callers call libcurl through this, on their own threads.
+        var channel: CurlChannel?
+        /// A failure libcurl reported while a receive read ahead; the next receive throws it.
+        var pendingFailure: CurlError?
         /// The engine holds bytes (or the end of stream) that the next receive must return first.
         var engineHoldsReceivedBytes = false
         var isReceiving = false
@@ -76,8 +77,7 @@ final class ConnectionGate: @unchecked Sendable {
     }
 
     private var state = State()
-    /// Heap-allocated so its address never changes (a pthread mutex must not move).
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let mutex = PthreadMutex()
     /// The engine's epoll set and queue (for deadline timers).
     private let epoll: Epoll?
     private let timerQueue: DispatchQueue
@@ -88,27 +88,18 @@ final class ConnectionGate: @unchecked Sendable {
         self.epoll = epoll
         self.timerQueue = timerQueue
         self.idleTimeout = idleTimeout
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        // A default (non-recursive) mutex; it cannot fail with a nil attribute.
-        _ = pthread_mutex_init(mutex, nil)
     }
 
     deinit {
         // Every wait is finished before its gate can go: `close` takes them all.
         assert(state.readWaiter == nil && state.writeWaiter == nil, "a connection's gate dropped with a suspended send or receive")
-        _ = pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
     }
 
     /// Runs `body` with the state, under the lock. Not reentrant.
     private func withLock<Result: Sendable, Failure: Error>(
         _ body: (inout State) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        _ = pthread_mutex_lock(mutex)
-        defer { _ = pthread_mutex_unlock(mutex) }
-        return try body(&state)
+        try mutex.withLock { () throws(Failure) -> Result in try body(&state) }
     }
 
     // MARK: Claiming a direction
@@ -152,19 +143,60 @@ final class ConnectionGate: @unchecked Sendable {
         case notDirect
     }
 
-    /// One `recv(2)` into `buffer` on the caller's thread, for a connection without TLS.
+    /// A receive on the caller's thread: one `recv(2)` into `buffer` for a connection without
+    /// TLS; otherwise `curl_easy_recv` until `buffer` is full or libcurl has nothing more (one
+    /// call returns at most one TLS record).
     func receiveDirectly(into buffer: UnsafeMutableRawBufferPointer) throws(CurlError) -> Transfer {
         try withLock { (state: inout State) throws(CurlError) -> Transfer in
-            guard state.allowsDirectIO, let socket = state.socket, !state.engineHoldsReceivedBytes else { return .notDirect }
-            return try Self.receive(on: socket, into: buffer)
+            guard let socket = state.socket, !state.engineHoldsReceivedBytes else { return .notDirect }
+            if let failure = state.pendingFailure {
+                state.pendingFailure = nil
+                throw failure
+            }
+            if state.allowsDirectIO {
+                return try Self.receive(on: socket, into: buffer)
+            }
+            guard let channel = state.channel else { return .notDirect }
+            var total = 0
+            while total < buffer.count {
+                let transfer: Transfer
+                do throws(CurlError) {
+                    transfer = try channel.receive(into: UnsafeMutableRawBufferPointer(rebasing: buffer[total...]))
+                } catch {
+                    guard total > 0 else { throw error }
+                    state.pendingFailure = error
+                    break
+                }
+                guard case .transferred(let count) = transfer, count > 0 else {
+                    // Nothing more now, or the end of stream (which libcurl reports again).
+                    return total > 0 ? .transferred(total) : transfer
+                }
+                total += count
+            }
+            return .transferred(total)
         }
     }
 
-    /// One `send(2)` of `bytes` on the caller's thread, for a connection without TLS.
+    /// A send on the caller's thread: one `send(2)` of `bytes` for a connection without TLS,
+    /// one `curl_easy_send` otherwise.
     func sendDirectly(_ bytes: UnsafeRawBufferPointer) throws(CurlError) -> Transfer {
         try withLock { (state: inout State) throws(CurlError) -> Transfer in
-            guard state.allowsDirectIO, let socket = state.socket else { return .notDirect }
-            return try Self.send(on: socket, bytes)
+            guard let socket = state.socket else { return .notDirect }
+            if state.allowsDirectIO {
+                return try Self.send(on: socket, bytes)
+            }
+            return try state.channel?.send(bytes) ?? .notDirect
+        }
+    }
+
+    /// Throws the failure a receive met while reading ahead, if there is one. For a receive
+    /// that goes to the engine without ``receiveDirectly(into:)``.
+    func throwPendingFailure() throws(CurlError) {
+        try withLock { (state: inout State) throws(CurlError) in
+            if let failure = state.pendingFailure {
+                state.pendingFailure = nil
+                throw failure
+            }
         }
     }
 
@@ -306,11 +338,13 @@ final class ConnectionGate: @unchecked Sendable {
     // MARK: The engine's side
 
     /// The connection is open on `socket`, which the engine has added (disarmed) to its epoll
-    /// set. With `direct`, callers may read and write it themselves from now on.
-    func open(socket: Int32, direct: Bool) {
+    /// set. From now on callers read and write it themselves: with `direct`, with system calls;
+    /// otherwise through `channel`.
+    func open(socket: Int32, direct: Bool, channel: CurlChannel) {
         withLock { state in
             state.socket = socket
             state.allowsDirectIO = direct
+            state.channel = direct ? nil : channel
         }
     }
 
@@ -359,6 +393,7 @@ final class ConnectionGate: @unchecked Sendable {
         let (reader, writer) = withLock { (state: inout State) -> (ReadinessWaiter?, ReadinessWaiter?) in
             state.socket = nil
             state.allowsDirectIO = false
+            state.channel = nil
             state.closeError = error
             state.readTimer?.cancel()
             state.writeTimer?.cancel()

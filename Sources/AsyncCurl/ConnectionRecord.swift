@@ -26,6 +26,8 @@ final class ConnectionRecord {
 
     let id: ConnectionID
     let easy: UnsafeMutableRawPointer
+    /// The engine's lock around every libcurl call (see ``CurlChannel``).
+    let curlLock: PthreadMutex
     let target: ConnectionTarget
     var state: State
 
@@ -67,11 +69,12 @@ final class ConnectionRecord {
         gate.setEngineHoldsReceivedBytes(!unread.isEmpty || sawEndOfStream || deferredFailure != nil)
     }
 
-    init(id: ConnectionID, easy: UnsafeMutableRawPointer, target: ConnectionTarget, gate: ConnectionGate,
+    init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: PthreadMutex, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id
         self.allowsDirectIO = allowsDirectIO
         self.easy = easy
+        self.curlLock = curlLock
         self.target = target
         self.gate = gate
         self.state = .connecting(nil)
@@ -106,23 +109,21 @@ final class ConnectionRecord {
     }
 
     /// The error libcurl reported for `code`, with the error buffer's details when present,
-    /// and the proxy's status if an HTTP proxy refused the tunnel.
+    /// and the proxy's status if an HTTP proxy refused the tunnel. Call it holding the engine's
+    /// `curlLock`, right after the failing call.
     func error(_ code: CURLcode) -> CurlError {
-        var message = String(cString: errorBuffer)
-        errorBuffer[0] = 0
-        if message.isEmpty, errorBufferIsStale, let traced = traceBox?.takeUnretainedValue().lastText {
-            message = traced
-        }
-        if code == CURLE_SSL_CONNECT_ERROR, message.contains("wrong version number") {
-            message += " (the peer does not seem to speak TLS on this port)"
-        }
         var proxyStatus: Int?
         if case .connecting = state, let status = EasyHandle(raw: easy).long(CURLINFO_HTTP_CONNECTCODE), status >= 300 {
             proxyStatus = status
         }
-        return CurlError(code: CurlError.Code(code), message: message, proxyStatusCode: proxyStatus)
+        return channel.error(code, proxyStatus: proxyStatus)
     }
 
+    /// The easy handle as callers use it off the engine (``CurlChannel``).
+    var channel: CurlChannel {
+        CurlChannel(easy: easy, errorBuffer: errorBuffer, traceBox: traceBox,
+                    errorBufferIsStale: errorBufferIsStale, curlLock: curlLock)
+    }
 }
 
 /// libcurl's `CURLOPT_DEBUGDATA`: the user's trace handler, and the last text line, which

@@ -102,22 +102,30 @@ extension CurlMulti {
     func socketAction(_ socket: Int32, _ bits: Int32) {
         guard let multi else { return }
         var running: Int32 = 0
-        _ = curl_multi_socket_action(multi, socket, bits, &running)
+        _ = curlLock.withLock { curl_multi_socket_action(multi, socket, bits, &running) }
     }
 
     /// Completes every connect that libcurl finished.
     func drainMessages() {
         guard let multi else { return }
-        var remaining: Int32 = 0
-        while let message = curl_multi_info_read(multi, &remaining) {
-            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-            // Read the result before anything else can reuse the message's storage.
-            let result = message.pointee.data.result
-            var privateData: UnsafeMutableRawPointer?
-            _ = ac_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privateData)
-            let id = ConnectionID(rawValue: UInt64(UInt(bitPattern: privateData)))
+        while let (easy, id, result) = nextDone(multi) {
             guard let record = connections[id], record.easy == easy else { continue }
             finishConnecting(record, result: result)
+        }
+    }
+
+    /// The next `CURLMSG_DONE`: its easy handle, connection and result, read under the curl
+    /// lock before anything can reuse the message's storage.
+    private func nextDone(_ multi: UnsafeMutableRawPointer) -> (UnsafeMutableRawPointer, ConnectionID, CURLcode)? {
+        curlLock.withLock {
+            var remaining: Int32 = 0
+            while let message = curl_multi_info_read(multi, &remaining) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                var privateData: UnsafeMutableRawPointer?
+                _ = ac_easy_getinfo_pointer(easy, CURLINFO_PRIVATE, &privateData)
+                return (easy, ConnectionID(rawValue: UInt64(UInt(bitPattern: privateData))), message.pointee.data.result)
+            }
+            return nil
         }
     }
 
@@ -125,25 +133,27 @@ extension CurlMulti {
     private func finishConnecting(_ record: ConnectionRecord, result: CURLcode) {
         guard case .connecting(let continuation) = record.state else { return }
         var socket: curl_socket_t = -1
-        if result == CURLE_OK {
-            _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
-        }
         var failure: (any Error)?
-        if result != CURLE_OK {
-            failure = record.error(result)
-        } else if socket < 0, let exchange = record.exchange {
-            // The server answered but closed the connection (Connection: close, HTTP/1.0).
-            failure = HTTPHandOverError(response: exchange.takeUnretainedValue().response)
-        } else if socket < 0 {
-            failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
+        let info = curlLock.withLock {
+            if result == CURLE_OK {
+                _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
+            }
+            if result != CURLE_OK {
+                failure = record.error(result)
+            } else if socket < 0, let exchange = record.exchange {
+                // The server answered but closed the connection (Connection: close, HTTP/1.0).
+                failure = HTTPHandOverError(response: exchange.takeUnretainedValue().response)
+            } else if socket < 0 {
+                failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
+            } else {
+                record.captureFailuresAfterStaleErrorBuffer()
+            }
+            return EasyHandle(raw: record.easy).connectionInfo(for: record.target)
         }
-        let easy = EasyHandle(raw: record.easy)
-        let info = easy.connectionInfo(for: record.target)
         if failure == nil {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))
             record.state = .open(socket: socket)
-            record.captureFailuresAfterStaleErrorBuffer()
             failure = attach(record)
         }
         if let failure {
@@ -165,8 +175,9 @@ extension CurlMulti {
     /// the design notes). Whatever it reads is kept for the first `receive`; an error (such as
     /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
     /// fails the connect, since the connection is unusable.
-    /// Then the socket goes into the epoll set for the connection's own waits, and a connection
-    /// without TLS is read and written directly from then on (``ConnectionGate``).
+    /// Then the socket goes into the epoll set for the connection's own waits, and the
+    /// connection's callers read and write it from their own threads from then on
+    /// (``ConnectionGate``): directly without TLS, through the ``CurlChannel`` otherwise.
     private func attach(_ record: ConnectionRecord) -> CurlError? {
         switch receiveOnce(record, upTo: receiveBuffer.count) {
         case .received(let count):
@@ -183,7 +194,7 @@ extension CurlMulti {
         }
         openSockets[socket] = record.gate
         record.usesDirectIO = record.allowsDirectIO
-        record.gate.open(socket: socket, direct: record.allowsDirectIO)
+        record.gate.open(socket: socket, direct: record.allowsDirectIO, channel: record.channel)
         record.updateGate()
         return nil
     }

@@ -51,12 +51,13 @@ extension CurlMulti {
     /// One curl_easy_send. (A connection without TLS never sends here while open: its
     /// ``AsyncConnection`` writes and waits through the gate itself.)
     private func sendOnce(_ record: ConnectionRecord, _ bytes: UnsafeRawBufferPointer) -> SendOutcome {
-        var sent = 0
-        let result = curl_easy_send(record.easy, bytes.baseAddress, bytes.count, &sent)
-        switch result {
-        case CURLE_OK: return .sent(sent)
-        case CURLE_AGAIN: return .again
-        default: return .failed(record.error(result))
+        do throws(CurlError) {
+            switch try record.channel.send(bytes) {
+            case .transferred(let count): return .sent(count)
+            case .wouldBlock, .notDirect: return .again
+            }
+        } catch {
+            return .failed(error)
         }
     }
 
@@ -242,23 +243,15 @@ extension CurlMulti {
     /// the engine makes goes through here, so end of stream is recorded in one place.
     func receiveOnce(_ record: ConnectionRecord, upTo limit: Int, at offset: Int = 0) -> ReceiveOutcome {
         let buffer = UnsafeMutableRawBufferPointer(rebasing: receiveBuffer[offset..<(offset + min(limit, receiveBuffer.count - offset))])
-        var received = 0
-        if record.usesDirectIO {
-            do throws(CurlError) {
-                switch try record.gate.engineReceive(into: buffer) {
-                case .transferred(let count): received = count
-                case .wouldBlock, .notDirect: return .again
-                }
-            } catch {
-                return .failed(error)
-            }
-        } else {
-            let result = curl_easy_recv(record.easy, buffer.baseAddress, buffer.count, &received)
-            switch result {
-            case CURLE_OK: break
-            case CURLE_AGAIN: return .again
-            default: return .failed(record.error(result))
-            }
+        let received: Int
+        do throws(CurlError) {
+            let transfer = record.usesDirectIO
+                ? try record.gate.engineReceive(into: buffer)
+                : try record.channel.receive(into: buffer)
+            guard case .transferred(let count) = transfer else { return .again }
+            received = count
+        } catch {
+            return .failed(error)
         }
         if received == 0 {
             record.sawEndOfStream = true
@@ -321,14 +314,14 @@ extension CurlMulti {
         }
         record.isDiscarded = true
         if let multi {
-            curl_multi_remove_handle(multi, record.easy)
+            _ = curlLock.withLock { curl_multi_remove_handle(multi, record.easy) }
         }
         release(record)
     }
 
     /// Frees what a record owns; the easy handle must no longer be in the multi handle.
     func release(_ record: ConnectionRecord) {
-        curl_easy_cleanup(record.easy)
+        curlLock.withLock { curl_easy_cleanup(record.easy) }
         record.errorBuffer.deallocate()
         record.traceBox?.release()
         record.exchange?.release()

@@ -42,6 +42,11 @@ public actor CurlMulti {
     let readinessSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
 
+    /// Held around every libcurl call on the multi handle or its easy handles, on the engine's
+    /// queue and on the callers' threads alike (see ``CurlChannel``). Never held while taking a
+    /// connection's gate lock; callers may take it inside theirs.
+    let curlLock = PthreadMutex()
+
     /// curl's sockets while it sets connections up.
     var interests = InterestTable()
     /// Open connections' sockets, each registered one-shot in the epoll set, and the gate whose
@@ -293,7 +298,7 @@ public actor CurlMulti {
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
         let gate = ConnectionGate(epoll: epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
-        let record = ConnectionRecord(id: id, easy: easy, target: target, gate: gate,
+        let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
@@ -310,7 +315,7 @@ public actor CurlMulti {
             release(record)
             throw error
         }
-        let added = curl_multi_add_handle(multi, easy)
+        let added = curlLock.withLock { curl_multi_add_handle(multi, easy) }
         guard added == CURLM_OK else {
             release(record)
             throw CurlError(code: .failedInit, message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")
