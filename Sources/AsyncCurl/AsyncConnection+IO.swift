@@ -1,7 +1,8 @@
 // The loops behind AsyncConnection's public sends and receives. The caller has claimed the
-// direction in the gate. A connection without TLS moves its bytes here, on the caller's thread,
-// and waits in the gate when the socket is not ready; everything else (TLS, bytes the engine
-// holds, delimited reads) goes to the engine.
+// direction in the gate. Bytes move here, on the caller's thread (send(2)/recv(2) without TLS,
+// curl_easy_send/recv through the connection's CurlChannel otherwise), and the call waits in
+// the gate when the socket is not ready. What the engine must do — bytes it holds for the
+// connection, delimited reads, a closed connection's error — goes to the engine.
 
 extension AsyncConnection {
     /// The most one direct read asks for, and so the most one receive returns, as over TLS

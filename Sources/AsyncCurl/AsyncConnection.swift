@@ -1,10 +1,10 @@
 /// An open TCP or TLS connection set up by libcurl, with `async` send and receive.
 ///
 /// Get one from ``CurlMulti/connect(to:options:)`` or ``CurlMulti/withConnection(to:options:isolation:_:)``.
-/// Over TLS, `send` and `receive` call `curl_easy_send` / `curl_easy_recv` on the engine; a
-/// connection with no TLS at any layer uses `send(2)` / `recv(2)` on its socket directly, from
-/// the calling thread. When the socket is not ready they suspend, without polling or blocking a
-/// thread, until the engine's event loop sees it ready.
+/// `send` and `receive` run on the calling task's thread: over TLS they call `curl_easy_send` /
+/// `curl_easy_recv` (holding the engine's libcurl lock); a connection with no TLS at any layer
+/// uses `send(2)` / `recv(2)` on its socket directly. When the socket is not ready they suspend,
+/// without polling or blocking a thread, until the engine's event loop sees it ready.
 ///
 /// ## Concurrency
 /// A connection is full duplex: one task may wait in ``receive(maxLength:timeout:)`` while another

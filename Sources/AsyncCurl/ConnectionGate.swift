@@ -11,10 +11,11 @@ import Glibc
 /// Why it exists: every call into the ``CurlMulti`` actor hands the caller's task to the
 /// engine's queue and back, two thread hand-offs that cost more than the system call itself
 /// (see BENCHMARKS.md). A plain TCP connection needs nothing from libcurl once it is open, so
-/// its sends and receives run on the caller's thread, under this connection's lock. When the
-/// socket is not ready, the caller parks a continuation here and arms the socket's one-shot
-/// epoll registration itself; the engine's event loop only resumes it. TLS connections still
-/// read and write through libcurl on the engine, and wait here too.
+/// its sends and receives run on the caller's thread, under this connection's lock. Other
+/// connections (TLS, an HTTPS proxy, an HTTP hand-over) call `curl_easy_send` / `curl_easy_recv`
+/// on the caller's thread too, through their ``CurlChannel``, holding the engine's libcurl lock
+/// as well. When the socket is not ready, the caller parks a continuation here and arms the
+/// socket's one-shot epoll registration itself; the engine's event loop only resumes it.
 ///
 /// Why it is safe:
 /// - The socket is used, and its epoll registration armed, only while the lock is held, and

@@ -75,9 +75,11 @@ public struct ConnectionOptions: Sendable {
     public var localPortRange: Int = 1
 
     /// Called with libcurl's verbose trace (`CURLOPT_VERBOSE` with `CURLOPT_DEBUGFUNCTION`):
-    /// connection progress, proxy and TLS handshake details. Runs on the engine's queue while
-    /// libcurl works, so it must return quickly and must not block. `nil` (the default) turns
-    /// the trace off; leave it off where speed matters.
+    /// connection progress, proxy and TLS handshake details. Runs while libcurl works, with the
+    /// engine's libcurl lock held — on the engine's queue during set-up, on the calling task's
+    /// thread during a TLS send or receive — so it must return quickly, must not block, and may
+    /// run on any thread. `nil` (the default) turns the trace off; leave it off where speed
+    /// matters.
     public var trace: (@Sendable (TraceEvent) -> Void)?
 
     /// Options with libcurl's defaults, except: no proxy from the environment, TCP_NODELAY on,

@@ -22,8 +22,10 @@ import Glibc
 /// ```
 ///
 /// One `CurlMulti` serves thousands of connections on one serial queue; most programs use
-/// ``shared``. The actor runs on that queue, so readiness events, libcurl callbacks and the
-/// connections' I/O never race each other.
+/// ``shared``. The actor runs on that queue, so readiness events and libcurl's callbacks never
+/// race each other. Sends and receives run on the calling tasks' threads and only their waits
+/// involve the engine; every libcurl call, on the queue or on a caller's thread, holds the
+/// engine's libcurl lock.
 public actor CurlMulti {
     /// A process-wide engine for programs that need only one.
     public static let shared = CurlMulti()
