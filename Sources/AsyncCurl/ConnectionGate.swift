@@ -134,13 +134,14 @@ final class ConnectionGate: @unchecked Sendable {
 
     // MARK: Direct I/O
 
-    /// What one direct system call did.
+    /// What one send or receive on the caller's thread did.
     enum Transfer: Equatable {
         /// This many bytes moved; for a receive, 0 is the end of stream.
         case transferred(Int)
-        /// The socket is not ready (`EAGAIN`): wait with ``waitUntilReady(_:deadline:)``.
+        /// The socket is not ready (`EAGAIN`, `CURLE_AGAIN`): wait with
+        /// ``waitUntilReady(_:deadline:)``.
         case wouldBlock
-        /// The engine must do it: TLS, bytes the engine holds, or a closed connection.
+        /// The engine must do it: it holds bytes for the connection, or the connection is closed.
         case notDirect
     }
 
