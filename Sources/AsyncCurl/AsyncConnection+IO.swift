@@ -1,21 +1,20 @@
 // The loops behind AsyncConnection's public sends and receives. The caller has claimed the
-// direction in the gate. Bytes move here, on the caller's thread (send(2)/recv(2) without TLS,
+// direction in the gate. Bytes move on the caller's thread (send(2)/recv(2) without TLS,
 // curl_easy_send/recv through the connection's CurlChannel otherwise), and the call waits in
-// the gate when the socket is not ready. What the engine must do — bytes it holds for the
-// connection, delimited reads, a closed connection's error — goes to the engine.
+// the gate when the socket is not ready; the engine is involved only to resume it.
 
 extension AsyncConnection {
-    /// The most one direct read asks for, and so the most one receive returns, as over TLS
-    /// (the engine's receive buffer). It also bounds what a `maxLength` or `count` taken from
-    /// the network can make the connection allocate up front.
-    static let directReadLimit = CurlMulti.receiveBufferSize
+    /// The most one receive returns (and allocates up front). It also bounds what a
+    /// `maxLength` or `count` taken from the network can make the connection allocate before
+    /// the bytes are there.
+    static let receiveLimit = 256 * 1024
 
     /// Writes `bytes` from index `start` on.
     func write(_ bytes: [UInt8], from start: Int, deadline: ContinuousClock.Instant?) async throws {
         var written = start
         while written < bytes.count {
-            let transfer = try bytes.withUnsafeBytes { buffer throws(CurlError) in
-                try gate.sendDirectly(UnsafeRawBufferPointer(rebasing: buffer[written...]))
+            let transfer = try bytes.withUnsafeBytes { buffer in
+                try gate.send(UnsafeRawBufferPointer(rebasing: buffer[written...]))
             }
             switch transfer {
             case .transferred(let count):
@@ -28,20 +27,17 @@ extension AsyncConnection {
                     if failure.closesConnection { await multi.close(id) }
                     throw failure.error
                 }
-            case .notDirect:
-                try await multi.send(id, bytes, from: written, deadline: deadline)
-                return
             }
         }
     }
 
     /// Returns up to `maxLength` bytes once any are there; `nil` at end of stream.
     func read(maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
-        let capacity = min(maxLength, Self.directReadLimit)
+        let capacity = min(maxLength, Self.receiveLimit)
         while true {
-            var transfer = ConnectionGate.Transfer.notDirect
-            let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized throws(CurlError) in
-                transfer = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
+            var transfer = ConnectionGate.Transfer.wouldBlock
+            let bytes = try [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                transfer = try gate.receive(into: UnsafeMutableRawBufferPointer(buffer))
                 if case .transferred(let count) = transfer { initialized = count }
             }
             switch transfer {
@@ -55,8 +51,6 @@ extension AsyncConnection {
                 }
             case .wouldBlock:
                 try await waitToReceive(deadline: deadline)
-            case .notDirect:
-                return try await multi.receive(id, maxLength: maxLength, deadline: deadline)
             }
         }
     }
@@ -64,32 +58,27 @@ extension AsyncConnection {
     /// Reads into `buffer`: the count, 0 at end of stream.
     func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant?) async throws -> Int {
         while true {
-            switch try gate.receiveDirectly(into: buffer) {
+            switch try gate.receive(into: buffer) {
             case .transferred(let count):
                 return count
             case .wouldBlock:
                 try await waitToReceive(deadline: deadline)
-            case .notDirect:
-                guard let bytes = try await multi.receive(id, maxLength: buffer.count, deadline: deadline) else { return 0 }
-                buffer.copyBytes(from: bytes)
-                return bytes.count
             }
         }
     }
 
     /// Reads exactly `count` bytes. On a throw, what was read goes back to the connection.
     func read(exactly count: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
-        // The usual case: one recv(2) has it all, straight into the result.
-        var transfer = ConnectionGate.Transfer.notDirect
-        var result = try [UInt8](unsafeUninitializedCapacity: min(count, Self.directReadLimit)) { buffer, initialized throws(CurlError) in
+        // The usual case: one read has it all, straight into the result.
+        var transfer = ConnectionGate.Transfer.transferred(0)
+        var result = try [UInt8](unsafeUninitializedCapacity: min(count, Self.receiveLimit)) { buffer, initialized in
             guard count > 0 else { return }
-            transfer = try gate.receiveDirectly(into: UnsafeMutableRawBufferPointer(buffer))
+            transfer = try gate.receive(into: UnsafeMutableRawBufferPointer(buffer))
             if case .transferred(let received) = transfer { initialized = received }
         }
         if result.count == count { return result }
-        var engineReadsTheRest = false
         do {
-            reading: while result.count < count {
+            while result.count < count {
                 switch transfer {
                 case .transferred(0):
                     throw ConnectionError.unexpectedEndOfStream(received: result.count)
@@ -97,26 +86,36 @@ extension AsyncConnection {
                     break
                 case .wouldBlock:
                     try await waitToReceive(deadline: deadline)
-                case .notDirect:
-                    engineReadsTheRest = true
-                    break reading
                 }
                 let wanted = count - result.count
-                transfer = try withUnsafeTemporaryAllocation(byteCount: min(wanted, 65536), alignment: 1) { buffer throws(CurlError) in
-                    let transfer = try gate.receiveDirectly(into: buffer)
+                transfer = try withUnsafeTemporaryAllocation(byteCount: min(wanted, 65536), alignment: 1) { buffer in
+                    let transfer = try gate.receive(into: buffer)
                     if case .transferred(let received) = transfer {
                         result.append(contentsOf: UnsafeRawBufferPointer(rebasing: buffer[..<received]))
                     }
                     return transfer
                 }
             }
+            return result
         } catch {
-            await multi.giveBack(id, result)
+            gate.giveBack(result)
             throw error
         }
-        guard engineReadsTheRest else { return result }
-        // The engine gives everything back itself if it throws.
-        return try await multi.receive(id, exactly: count, prefix: result, deadline: deadline)
+    }
+
+    /// Reads up to and including `delimiter`; `nil` at end of stream with nothing left.
+    func read(through delimiter: [UInt8], maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
+        var searchFrom = 0
+        while true {
+            switch try gate.receiveUnit(through: delimiter, maxLength: maxLength, searchFrom: &searchFrom) {
+            case .unit(let unit):
+                return unit
+            case .endOfStream:
+                return nil
+            case .wouldBlock:
+                try await waitToReceive(deadline: deadline)
+            }
+        }
     }
 
     /// Waits until the socket is readable, with the receive's timeout error.

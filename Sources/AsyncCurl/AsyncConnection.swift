@@ -68,8 +68,8 @@ public final class AsyncConnection: Sendable {
         defer { gate.endSend() }
         try Task.checkCancellation()
         guard !bytes.isEmpty else {
-            // Nothing to write; the engine still says whether the connection is open.
-            return try await multi.send(id, bytes, from: 0, deadline: nil)
+            // Nothing to write, but a closed connection still says so.
+            return try gate.checkOpen()
         }
         try await write(bytes, from: 0, deadline: Self.deadline(after: timeout))
     }
@@ -87,11 +87,12 @@ public final class AsyncConnection: Sendable {
         try gate.claimSend()
         defer { gate.endSend() }
         try Task.checkCancellation()
+        guard !buffer.isEmpty else { return try gate.checkOpen() }
         var written = 0
-        if !buffer.isEmpty, case .transferred(let count) = try gate.sendDirectly(buffer) {
+        if case .transferred(let count) = try gate.send(buffer) {
             written = count
         }
-        guard written < buffer.count || buffer.isEmpty else { return }
+        guard written < buffer.count else { return }
         try await write(Array(buffer), from: written, deadline: Self.deadline(after: timeout))
     }
 
@@ -202,8 +203,7 @@ public final class AsyncConnection: Sendable {
         }
         try gate.claimReceive()
         defer { gate.endReceive() }
-        try gate.throwPendingFailure()
-        return try await multi.receive(id, through: delimiter, maxLength: maxLength, deadline: Self.deadline(after: timeout))
+        return try await read(through: delimiter, maxLength: maxLength, deadline: Self.deadline(after: timeout))
     }
 
     /// The received bytes as an `AsyncSequence` of chunks, ending at end of stream.

@@ -51,24 +51,6 @@ final class ConnectionRecord {
     /// No TLS at any layer (plain target, no HTTPS or environment proxy, no HTTP hand-over), so
     /// once open the gate gets the socket and bytes bypass curl_easy_send/recv.
     let allowsDirectIO: Bool
-    /// Set once the gate has the socket: the engine's own reads and writes use it too.
-    var usesDirectIO = false
-
-    /// Bytes received but not yet handed out: read while attaching the connection after
-    /// connect, read ahead, or given back by a cancelled `receive(exactly:)`. Served before
-    /// the socket.
-    var unread: [UInt8] = []
-    /// The peer's end of stream has been seen (curl_easy_recv gave 0 bytes).
-    var sawEndOfStream = false
-    /// A failure met while reading ahead, reported by the next receive.
-    var deferredFailure: CurlError?
-
-    /// Tells the gate whether the next receive must come to the engine; called whenever a
-    /// receive the engine ran is over.
-    func updateGate() {
-        gate.setEngineHoldsReceivedBytes(!unread.isEmpty || sawEndOfStream || deferredFailure != nil)
-    }
-
     init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: PthreadMutex, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id

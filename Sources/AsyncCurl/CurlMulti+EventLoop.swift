@@ -179,12 +179,14 @@ extension CurlMulti {
     /// connection's callers read and write it from their own threads from then on
     /// (``ConnectionGate``): directly without TLS, through the ``CurlChannel`` otherwise.
     private func attach(_ record: ConnectionRecord) -> CurlError? {
-        switch receiveOnce(record, upTo: receiveBuffer.count) {
-        case .received(let count):
-            record.unread.append(contentsOf: UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
-        case .endOfStream, .again:
-            break  // CURLE_AGAIN is the usual answer: nothing has arrived yet.
-        case .failed(let error):
+        let channel = record.channel
+        var received: [UInt8] = []
+        do throws(CurlError) {
+            // CURLE_AGAIN is the usual answer: nothing has arrived yet.
+            if case .transferred(let count) = try channel.receive(into: receiveBuffer) {
+                received = Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
+            }
+        } catch {
             return error
         }
         guard let epoll, let socket = record.socket else { return nil }
@@ -193,9 +195,7 @@ extension CurlMulti {
             return CurlError(code: .couldNotConnect, message: "could not watch the connection's socket: \(String(cString: strerror(failure)))")
         }
         openSockets[socket] = record.gate
-        record.usesDirectIO = record.allowsDirectIO
-        record.gate.open(socket: socket, direct: record.allowsDirectIO, channel: record.channel)
-        record.updateGate()
+        record.gate.open(socket: socket, direct: record.allowsDirectIO, channel: channel, received: received)
         return nil
     }
 }
