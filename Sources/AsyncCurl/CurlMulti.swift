@@ -63,15 +63,15 @@ public actor CurlMulti {
 
     /// Where `epoll_wait` writes events; reused for every batch.
     let events: UnsafeMutableBufferPointer<epoll_event>
-    /// Where `curl_easy_recv` writes before the bytes are copied into the caller's array;
-    /// one per engine is enough because the engine is serial.
+    /// Where the one `curl_easy_recv` that attaches a new connection writes (libcurl 7.88.1
+    /// returns at most 16 KiB per call); one per engine is enough because the engine is serial.
     let receiveBuffer: UnsafeMutableRawBufferPointer
 
     /// Owns the resources above and releases them when the engine goes away.
     let resources: EngineResources
 
     static let eventBatchSize = 256
-    static let receiveBufferSize = 256 * 1024
+    static let receiveBufferSize = 16 * 1024
 
     /// Creates an engine with its own multi handle, epoll set and serial queue.
     ///
