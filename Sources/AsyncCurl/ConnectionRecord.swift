@@ -42,11 +42,8 @@ final class ConnectionRecord {
     var exchange: Unmanaged<HTTPExchange>?
     var headerList: UnsafeMutablePointer<curl_slist>?
 
-    /// Set when the engine released the easy handle: an operation that resumes afterwards must
-    /// not touch `easy` again.
-    var isDiscarded = false
-    /// What the connection's callers reach without the engine: the in-progress flags and,
-    /// once open without TLS, the socket for direct I/O. Shared with the ``AsyncConnection``.
+    /// What the connection's callers reach without the engine: the in-progress flags, held
+    /// bytes, waits and the means to send and receive. Shared with the ``AsyncConnection``.
     let gate: ConnectionGate
     /// No TLS at any layer (plain target, no HTTPS or environment proxy, no HTTP hand-over), so
     /// once open the gate gets the socket and bytes bypass curl_easy_send/recv.

@@ -22,14 +22,6 @@ extension CurlMulti {
         }
     }
 
-    /// Throws the closed (or shut-down) error unless `record` is still an open connection of
-    /// this engine.
-    private func checkOpen(_ record: ConnectionRecord) throws(ConnectionError) {
-        guard case .open = record.state, connections[record.id] === record, !record.isDiscarded else {
-            throw closedError
-        }
-    }
-
     /// The error for an operation on a connection that is gone.
     private var closedError: ConnectionError {
         isShutDown ? .engineShutDown : .closed
@@ -62,7 +54,6 @@ extension CurlMulti {
             openSockets.removeValue(forKey: socket)
             epoll?.remove(socket)
         }
-        record.isDiscarded = true
         if let multi {
             _ = curlLock.withLock { curl_multi_remove_handle(multi, record.easy) }
         }
@@ -83,8 +74,8 @@ extension CurlMulti {
     /// The record of an open connection, or ``ConnectionError/closed``
     /// (``ConnectionError/engineShutDown`` once the engine is shut down).
     private func openRecord(_ id: ConnectionID) throws(ConnectionError) -> ConnectionRecord {
-        guard let record = connections[id] else { throw closedError }
-        try checkOpen(record)
+        // `discard` takes a record out of `connections` first, so one found here is not released.
+        guard let record = connections[id], case .open = record.state else { throw closedError }
         return record
     }
 }
