@@ -75,12 +75,7 @@ extension CurlMulti {
             let event = events[index]
             let socket = event.data.fd
             let ready = Epoll.readiness(of: event.events)
-            if let gate = openSockets[socket] {
-                // An open connection's one-shot registration: resume its waits. (If the fd was
-                // reused since this batch was read, the wake is spurious, which waits allow:
-                // they retry their system call.)
-                gate.wake(ready)
-            } else if interests[socket] != nil {
+            if interests[socket] != nil {
                 var bits: Int32 = 0
                 if ready.contains(.readable) { bits |= CURL_CSELECT_IN }
                 if ready.contains(.writable) { bits |= CURL_CSELECT_OUT }
@@ -175,7 +170,7 @@ extension CurlMulti {
     /// the design notes). Whatever it reads is kept for the first `receive`; an error (such as
     /// a TLS 1.3 server's rejection of the client certificate, sent right after the handshake)
     /// fails the connect, since the connection is unusable.
-    /// Then the socket goes into the epoll set for the connection's own waits, and the
+    /// Then the socket goes to the readiness thread for the connection's own waits, and the
     /// connection's callers read and write it from their own threads from then on
     /// (``ConnectionGate``): directly without TLS, through the ``CurlChannel`` otherwise.
     private func attach(_ record: ConnectionRecord) -> CurlError? {
@@ -189,12 +184,11 @@ extension CurlMulti {
         } catch {
             return error
         }
-        guard let epoll, let socket = record.socket else { return nil }
-        let failure = epoll.addDisarmed(socket)
+        guard let readiness, let socket = record.socket else { return nil }
+        let failure = readiness.watch(socket, for: record.gate)
         guard failure == 0 else {
             return CurlError(code: .couldNotConnect, message: "could not watch the connection's socket: \(String(cString: strerror(failure)))")
         }
-        openSockets[socket] = record.gate
         record.gate.open(socket: socket, direct: record.allowsDirectIO, channel: channel, received: received)
         return nil
     }

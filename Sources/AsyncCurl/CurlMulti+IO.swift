@@ -51,8 +51,7 @@ extension CurlMulti {
         if let socket = record.socket {
             // Stop watching before curl closes the fd inside curl_multi_remove_handle, so the fd
             // number can be reused at once without a stale registration.
-            openSockets.removeValue(forKey: socket)
-            epoll?.remove(socket)
+            readiness?.unwatch(socket)
         }
         if let multi {
             _ = curlLock.withLock { curl_multi_remove_handle(multi, record.easy) }

@@ -37,9 +37,13 @@ public actor CurlMulti {
         executor.asUnownedSerialExecutor()
     }
 
-    /// `nil` if libcurl or the epoll set could not be created; `connect` then throws `setupError`.
+    /// `nil` if libcurl, the epoll sets or the readiness thread could not be created; `connect`
+    /// then throws `setupError`.
     let multi: UnsafeMutableRawPointer?
+    /// curl's sockets, watched by `readinessSource`.
     let epoll: Epoll?
+    /// Open connections' sockets, watched by a thread of their own (see ``ReadinessThread``).
+    let readiness: ReadinessThread?
     let setupError: CurlError?
     let readinessSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
@@ -51,9 +55,6 @@ public actor CurlMulti {
 
     /// curl's sockets while it sets connections up.
     var interests = InterestTable()
-    /// Open connections' sockets, each registered one-shot in the epoll set, and the gate whose
-    /// waits a readiness event resumes.
-    var openSockets: [Int32: ConnectionGate] = [:]
     var connections: [ConnectionID: ConnectionRecord] = [:]
     var lastConnectionID: UInt64 = 0
     /// Suspended connects, for the diagnostics (the connections' gates count their waits).
@@ -100,6 +101,14 @@ public actor CurlMulti {
                 setupError = CurlError(code: .failedInit, message: "could not create an epoll set: \(String(cString: strerror(errno)))")
             }
         }
+        var readiness: ReadinessThread?
+        if setupError == nil {
+            do throws(CurlError) {
+                readiness = try ReadinessThread.start()
+            } catch {
+                setupError = error
+            }
+        }
         var multi: UnsafeMutableRawPointer?
         if setupError == nil {
             multi = curl_multi_init()
@@ -108,7 +117,7 @@ public actor CurlMulti {
             }
         }
         var source: DispatchSourceRead?
-        if let epoll, let multi {
+        if let epoll, let multi, let readiness {
             let readSource = DispatchSource.makeReadSource(fileDescriptor: epoll.fileDescriptor, queue: executor.queue)
             // The epoll fd is closed only once Dispatch has stopped watching it, so its number
             // cannot be reused while a source still refers to it.
@@ -116,16 +125,19 @@ public actor CurlMulti {
             source = readSource
             self.multi = multi
             self.epoll = epoll
+            self.readiness = readiness
         } else {
             epoll?.close()
+            readiness?.stop()
             if let multi { curl_multi_cleanup(multi) }
             self.multi = nil
             self.epoll = nil
+            self.readiness = nil
         }
         self.readinessSource = source
         self.setupError = setupError
-        self.resources = EngineResources(multi: self.multi, readinessSource: source, timer: timer,
-                                         events: events, receiveBuffer: receiveBuffer)
+        self.resources = EngineResources(multi: self.multi, readinessSource: source, readiness: self.readiness,
+                                         timer: timer, events: events, receiveBuffer: receiveBuffer)
 
         guard let multi, let source else { return }
         let engine = Unmanaged.passUnretained(self).toOpaque()
@@ -299,7 +311,7 @@ public actor CurlMulti {
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
-        let gate = ConnectionGate(epoll: epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
+        let gate = ConnectionGate(epoll: readiness?.epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
@@ -373,9 +385,10 @@ public actor CurlMulti {
         for record in connections.values {
             if case .connecting = record.state { connecting += 1 }
         }
-        let waits = openSockets.values.reduce(0) { $0 + $1.waiterCount }
+        let open = readiness?.watchedGates ?? []
+        let waits = open.reduce(0) { $0 + $1.waiterCount }
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
-                           watchedSockets: interests.count + openSockets.count,
+                           watchedSockets: interests.count + open.count,
                            pendingContinuations: pendingContinuations + waits)
     }
 }

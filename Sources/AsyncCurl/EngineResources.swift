@@ -2,8 +2,8 @@ import CCurl
 import CEpoll
 import Dispatch
 
-/// The engine's process resources — the multi handle, the epoll set with its Dispatch source,
-/// curl's timer and the event and receive buffers — and the one place that releases them.
+/// The engine's process resources — the multi handle, curl's epoll set with its Dispatch
+/// source, the open connections' readiness thread, curl's timer and the event and receive buffers — and the one place that releases them.
 ///
 /// A separate object rather than a `deinit` of the actor: an `isolated deinit` on `CurlMulti`
 /// makes Swift 6.3.1's optimizer fail ("circular reference") when another module creates a
@@ -15,20 +15,25 @@ final class EngineResources {
     /// `nil` when the engine could not be set up (see `CurlMulti.setupError`).
     let multi: UnsafeMutableRawPointer?
     let readinessSource: DispatchSourceRead?
+    let readiness: ReadinessThread?
     let timer: DispatchSourceTimer
     let events: UnsafeMutableBufferPointer<epoll_event>
     let receiveBuffer: UnsafeMutableRawBufferPointer
 
-    init(multi: UnsafeMutableRawPointer?, readinessSource: DispatchSourceRead?, timer: DispatchSourceTimer,
+    init(multi: UnsafeMutableRawPointer?, readinessSource: DispatchSourceRead?, readiness: ReadinessThread?,
+         timer: DispatchSourceTimer,
          events: UnsafeMutableBufferPointer<epoll_event>, receiveBuffer: UnsafeMutableRawBufferPointer) {
         self.multi = multi
         self.readinessSource = readinessSource
+        self.readiness = readiness
         self.timer = timer
         self.events = events
         self.receiveBuffer = receiveBuffer
     }
 
     deinit {
+        // No connection is left (each held the engine), so the thread watches nothing.
+        readiness?.stop()
         timer.cancel()
         // Its cancel handler closes the epoll fd once Dispatch no longer watches it.
         readinessSource?.cancel()
