@@ -11,7 +11,8 @@ import Glibc
 /// libcurl does the connection set-up (DNS, TCP, proxies, TLS); the engine drives it with
 /// `curl_multi_socket_action` from one epoll set watched by one Dispatch source, and then hands
 /// the socket to an ``AsyncConnection`` whose `send` and `receive` suspend, rather than poll,
-/// when the socket is not ready.
+/// when the socket is not ready; a thread of the engine's own waits for open connections'
+/// sockets and resumes them (its readiness thread).
 ///
 /// ```swift
 /// let multi = CurlMulti()
@@ -22,10 +23,10 @@ import Glibc
 /// ```
 ///
 /// One `CurlMulti` serves thousands of connections on one serial queue; most programs use
-/// ``shared``. The actor runs on that queue, so readiness events and libcurl's callbacks never
+/// ``shared``. The actor runs on that queue, so libcurl's socket events and callbacks never
 /// race each other. Sends and receives run on the calling tasks' threads and only their waits
-/// involve the engine; every libcurl call, on the queue or on a caller's thread, holds the
-/// engine's libcurl lock.
+/// involve the engine (its readiness thread); every libcurl call, on the queue or on a caller's
+/// thread, holds the engine's libcurl lock.
 public actor CurlMulti {
     /// A process-wide engine for programs that need only one.
     public static let shared = CurlMulti()
@@ -74,7 +75,7 @@ public actor CurlMulti {
     static let eventBatchSize = 256
     static let receiveBufferSize = 16 * 1024
 
-    /// Creates an engine with its own multi handle, epoll set and serial queue.
+    /// Creates an engine with its own multi handle, epoll sets, readiness thread and serial queue.
     ///
     /// Creation does not fail: if libcurl or the kernel refuses a resource (for example, the
     /// process is out of file descriptors), every ``connect(to:options:)`` throws a
@@ -318,7 +319,8 @@ public actor CurlMulti {
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
-                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
+                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
+                                 openedSockets: record.openedSockets)
             if let request {
                 let exchange = Unmanaged.passRetained(HTTPExchange())
                 record.exchange = exchange
