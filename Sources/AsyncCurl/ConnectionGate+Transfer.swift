@@ -58,7 +58,7 @@ extension ConnectionGate {
         try withLock { (state: inout State) throws -> Transfer in
             guard let socket = state.socket else { throw state.closeError }
             if state.allowsDirectIO {
-                return try Self.send(on: socket, bytes)
+                return try Self.send(on: socket, bytes, &state)
             }
             guard let channel = state.channel else { throw state.closeError }
             return try channel.send(bytes)
@@ -138,8 +138,21 @@ extension ConnectionGate {
         }
     }
 
-    /// Reads from the socket (not from `unread`) into `buffer`.
+    /// Reads from the socket (not from `unread`) into `buffer`. Once the stream has failed, the
+    /// end of stream throws that failure (see `State.streamFailure`).
     private static func read(_ state: inout State, into buffer: UnsafeMutableRawBufferPointer) throws -> Transfer {
+        let transfer: Transfer
+        do {
+            transfer = try readOnce(&state, into: buffer)
+        } catch let failure as CurlError {
+            if state.streamFailure == nil { state.streamFailure = failure }
+            throw failure
+        }
+        if transfer == .transferred(0), let failure = state.streamFailure { throw failure }
+        return transfer
+    }
+
+    private static func readOnce(_ state: inout State, into buffer: UnsafeMutableRawBufferPointer) throws -> Transfer {
         guard let socket = state.socket else { throw state.closeError }
         if let failure = state.pendingFailure {
             state.pendingFailure = nil
@@ -181,15 +194,20 @@ extension ConnectionGate {
         }
     }
 
-    /// `send(2)` without `SIGPIPE`, with libcurl's wording for failures.
-    private static func send(on socket: Int32, _ bytes: UnsafeRawBufferPointer) throws(CurlError) -> Transfer {
+    /// `send(2)` without `SIGPIPE`, with libcurl's wording for failures. A reset met here is
+    /// kept for the receives (`State.streamFailure`), since the kernel reports it only once.
+    private static func send(on socket: Int32, _ bytes: UnsafeRawBufferPointer, _ state: inout State) throws(CurlError) -> Transfer {
         while true {
             let count = Glibc.send(socket, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             if count >= 0 { return .transferred(count) }
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return .wouldBlock
-            case let number: throw CurlError(code: .sendError, message: "Send failure: \(String(cString: strerror(number)))")
+            case let number:
+                if number == ECONNRESET, state.streamFailure == nil {
+                    state.streamFailure = CurlError(code: .recvError, message: "Recv failure: \(String(cString: strerror(number)))")
+                }
+                throw CurlError(code: .sendError, message: "Send failure: \(String(cString: strerror(number)))")
             }
         }
     }

@@ -43,6 +43,11 @@ final class ConnectionGate: @unchecked Sendable {
         var channel: CurlChannel?
         /// A failure libcurl reported while a receive read ahead; the next receive throws it.
         var pendingFailure: CurlError?
+        /// The first failure that ended the byte stream abnormally: any receive failure, or a
+        /// reset that a send met first. Receives that then find the end of stream throw it
+        /// instead of returning `nil`: the kernel reports a reset to one call only, and a reset
+        /// must never read as a clean end of stream (a truncated reply would look complete).
+        var streamFailure: CurlError?
         /// Bytes received but not handed out yet; every receive serves them first.
         var unread: [UInt8] = []
         var isReceiving = false

@@ -89,9 +89,9 @@ extension AsyncCurlTests {
 
         /// Resets (RST) in the middle of a stream. What AsyncCurl does, on Linux with libcurl 7.88.1:
         /// - bytes that reached the client before the RST are delivered first, in order;
-        /// - then exactly one receive throws `CurlError.recvError` (ECONNRESET);
-        /// - after that, receives return `nil`: the kernel reports a reset only once, and later
-        ///   reads see a closed stream;
+        /// - then the receive throws `CurlError.recvError` (ECONNRESET), and so does every later
+        ///   one: the kernel reports a reset only once and then reads as a closed stream, but the
+        ///   connection keeps the failure, so a reset never looks like a clean end of stream;
         /// - a send throws `CurlError.sendError`;
         /// - a receive that is already waiting when the RST arrives throws `recvError` at once,
         ///   and a send suspended on a full buffer throws `sendError` at once.
@@ -117,7 +117,10 @@ extension AsyncCurlTests {
             #expect(try await connection.receive(exactly: second.count, timeout: .seconds(10)) == second)
             let error = await #expect(throws: CurlError.self) { _ = try await connection.receive(timeout: .seconds(10)) }
             #expect(error?.code == .recvError, "\(String(describing: error))")
-            #expect(try await connection.receive(timeout: .seconds(10)) == nil, "after the reset was reported, the stream reads as ended")
+            let again = await #expect(throws: CurlError.self, "the reset is not forgotten") { _ = try await connection.receive(timeout: .seconds(10)) }
+            #expect(again == error)
+            let delimited = await #expect(throws: CurlError.self) { _ = try await connection.receive(through: Array("\n".utf8), timeout: .seconds(10)) }
+            #expect(delimited?.code == .recvError)
             let sendError = await #expect(throws: CurlError.self) { try await connection.send("too late") }
             #expect(sendError?.code == .sendError, "\(String(describing: sendError))")
             await connection.close()
@@ -177,9 +180,10 @@ extension AsyncCurlTests {
 
         /// Both directions waiting when the RST arrives. The kernel reports a reset once
         /// (ECONNRESET), to whichever call touches the socket first; after that the socket reads as
-        /// ended and writes fail with EPIPE. So the send always throws `sendError`, and the receive
-        /// throws `recvError` if it got there first, or returns `nil`, as at a clean end of stream,
-        /// if the send did. Both return at once.
+        /// ended and writes fail with EPIPE. The send always throws `sendError`; the receive throws
+        /// `recvError` whether it got there first or the send did (the connection keeps a reset a
+        /// send met, so the receive does not mistake it for a clean end of stream). Both return at
+        /// once.
         @Test func resetWithBothDirectionsWaitingIsReportedOnce() async throws {
             let gate = PeerGate()
             let server = try LoopbackServer(mode: .handler { peer in
@@ -212,7 +216,7 @@ extension AsyncCurlTests {
                 await connection.close()
                 gate.close()
             }
-            #expect(Set(receiveOutcomes.keys).isSubset(of: ["CurlError.recvError", "nil"]), "\(receiveOutcomes)")
+            #expect(receiveOutcomes == ["CurlError.recvError": 20], "\(receiveOutcomes)")
             print("HostilePeerTests: RST with a receive and a send waiting, receive outcomes over 20 runs: \(receiveOutcomes.sorted { $0.key < $1.key })")
             #expect(await multi.diagnostics == .idle)
         }
