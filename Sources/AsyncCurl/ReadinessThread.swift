@@ -4,31 +4,42 @@ import Glibc
 #endif
 
 /// The engine's thread that waits for open connections' sockets and wakes their sends and
-/// receives.
+/// receives; also the engine's task executor (``CurlMulti/taskExecutor``).
 ///
 /// Why a thread of its own and not the engine's Dispatch source: a Dispatch read source is
 /// served by libdispatch's manager thread, which wakes a worker for the engine's queue, which
 /// resumes the waiting task on a thread of the global pool: three thread wake-ups in a row for
 /// every wait. This thread blocks in `epoll_wait` itself and resumes the task directly: two
-/// wake-ups, as many as SwiftNIO's event loop needs (see BENCHMARKS.md). libcurl's own sockets
-/// stay with the engine's Dispatch source, where `curl_multi_socket_action` runs.
+/// wake-ups, as many as SwiftNIO's event loop needs (see BENCHMARKS.md). A task that prefers this
+/// thread as its executor is run by it right after the event, so its wait costs one wake-up,
+/// like a blocking `poll` loop. libcurl's own sockets stay with the engine's Dispatch source,
+/// where `curl_multi_socket_action` runs.
 ///
 /// It owns its epoll set, which holds open connections' sockets only, each registered one-shot
-/// and armed by the thread that waits on it (``ConnectionGate``), plus an eventfd that tells the
-/// thread to stop; and the table from socket to gate. One per engine, stopped (and joined) when
-/// the engine's resources are released.
+/// and armed by the thread that waits on it (``ConnectionGate``), plus an eventfd that wakes the
+/// thread for jobs and for stopping; the table from socket to gate; and the queue of jobs. One
+/// per engine, stopped when the engine's resources are released.
 ///
-/// `@unchecked Sendable`: `gates` is read and written only holding `mutex`; `thread` and
-/// `isStopped` only by the engine's resources, once at start and once at stop (the thread
-/// itself never reads them); the rest is immutable.
+/// `@unchecked Sendable`: `shared` is read and written only holding `mutex`; `thread` is
+/// written once, before the thread can run; the rest is immutable.
 final class ReadinessThread: @unchecked Sendable {
     /// Open connections' sockets, one-shot; each gate arms its socket here.
     let epoll: Epoll
-    private let stopEvent: Int32
+    private let wakeEvent: Int32
     private let mutex = PthreadMutex()
-    private var gates: [Int32: ConnectionGate] = [:]
     private var thread = pthread_t()
-    private var isStopped = false
+
+    private struct Shared {
+        var gates: [Int32: ConnectionGate] = [:]
+        /// Jobs of tasks that prefer this thread, in order.
+        var jobs: [UnownedJob] = []
+        /// The thread is not blocked in `epoll_wait` (or is about to return from it): a new
+        /// job needs no eventfd write.
+        var isAwake = true
+        var isStopping = false
+    }
+    /// Only touched holding `mutex`.
+    private var shared = Shared()
 
     static let eventBatchSize = 256
 
@@ -38,22 +49,23 @@ final class ReadinessThread: @unchecked Sendable {
         guard let epoll = Epoll() else {
             throw CurlError(code: .failedInit, message: "could not create an epoll set: \(String(cString: strerror(errno)))")
         }
-        let stopEvent = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        guard stopEvent >= 0 else {
+        let wakeEvent = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        guard wakeEvent >= 0 else {
             let reason = String(cString: strerror(errno))
             epoll.close()
             throw CurlError(code: .failedInit, message: "could not create an eventfd: \(reason)")
         }
-        let readiness = ReadinessThread(epoll: epoll, stopEvent: stopEvent)
+        let readiness = ReadinessThread(epoll: epoll, wakeEvent: wakeEvent)
         var event = epoll_event()
         event.events = EPOLLIN.rawValue
-        event.data.fd = stopEvent
-        guard epoll_ctl(epoll.fileDescriptor, EPOLL_CTL_ADD, stopEvent, &event) == 0 else {
+        event.data.fd = wakeEvent
+        guard epoll_ctl(epoll.fileDescriptor, EPOLL_CTL_ADD, wakeEvent, &event) == 0 else {
             let reason = String(cString: strerror(errno))
             readiness.closeDescriptors()
             throw CurlError(code: .failedInit, message: "could not watch the eventfd: \(reason)")
         }
-        // The thread holds one retain of the object while it runs; `stop` joins it.
+        // The thread holds one retain of the object while it runs, and closes the descriptors
+        // when it ends.
         let retained = Unmanaged.passRetained(readiness).toOpaque()
         let result = pthread_create(&readiness.thread, nil, { raw in
             guard let raw else { return nil }
@@ -69,13 +81,9 @@ final class ReadinessThread: @unchecked Sendable {
         return readiness
     }
 
-    private init(epoll: Epoll, stopEvent: Int32) {
+    private init(epoll: Epoll, wakeEvent: Int32) {
         self.epoll = epoll
-        self.stopEvent = stopEvent
-    }
-
-    deinit {
-        assert(isStopped, "the engine's readiness thread was not stopped")
+        self.wakeEvent = wakeEvent
     }
 
     // MARK: The engine's side
@@ -85,7 +93,7 @@ final class ReadinessThread: @unchecked Sendable {
     func watch(_ socket: Int32, for gate: ConnectionGate) -> Int32 {
         mutex.withLock {
             let failure = epoll.addDisarmed(socket)
-            if failure == 0 { gates[socket] = gate }
+            if failure == 0 { shared.gates[socket] = gate }
             return failure
         }
     }
@@ -95,54 +103,123 @@ final class ReadinessThread: @unchecked Sendable {
     /// waits spuriously, which waits allow: they retry their system call.
     func unwatch(_ socket: Int32) {
         mutex.withLock {
-            gates.removeValue(forKey: socket)
+            shared.gates.removeValue(forKey: socket)
             epoll.remove(socket)
         }
     }
 
     /// The gates watched now, for the engine's diagnostics.
     var watchedGates: [ConnectionGate] {
-        mutex.withLock { Array(gates.values) }
+        mutex.withLock { Array(shared.gates.values) }
     }
 
-    /// Tells the thread to stop, waits until it has, and closes the descriptors. Called once,
-    /// by the engine's resources, never from the thread itself (which runs no engine code).
+    /// Tells the thread to stop once its queued jobs have run; called once, by the engine's
+    /// resources. From another thread it waits until the thread has ended (and closed the
+    /// descriptors). On the thread itself (a job there released the engine) the thread ends when
+    /// that job returns. Jobs enqueued later go to the global concurrent executor.
     func stop() {
-        guard !isStopped else { return }
+        let alreadyStopping = mutex.withLock {
+            defer { shared.isStopping = true }
+            return shared.isStopping
+        }
+        guard !alreadyStopping else { return }
+        poke()
+        if pthread_equal(pthread_self(), thread) == 0 {
+            _ = pthread_join(thread, nil)
+        } else {
+            _ = pthread_detach(thread)
+        }
+    }
+
+    private func poke() {
         var one: UInt64 = 1
-        // The eventfd is non-blocking and at most 1 is ever written: the write cannot fail.
-        _ = Glibc.write(stopEvent, &one, MemoryLayout<UInt64>.size)
-        _ = pthread_join(thread, nil)
-        mutex.withLock { gates.removeAll() }
-        closeDescriptors()
+        // The eventfd is non-blocking; its counter cannot overflow with writes of 1 that the
+        // thread keeps reading back, so the write cannot fail.
+        _ = Glibc.write(wakeEvent, &one, MemoryLayout<UInt64>.size)
     }
 
     private func closeDescriptors() {
-        isStopped = true
         epoll.close()
-        _ = Glibc.close(stopEvent)
+        _ = Glibc.close(wakeEvent)
     }
 
     // MARK: The thread
 
+    /// The thread's name, as `top -H` and debuggers show it (at most 15 characters). Set
+    /// through /proc, as Glibc's module does not export `pthread_setname_np`; without /proc the
+    /// thread simply keeps its creator's name.
+    static let threadName = "AsyncCurl.ready"
+
     private func run() {
+        let comm = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
+        if comm >= 0 {
+            _ = Self.threadName.withCString { Glibc.write(comm, $0, strlen($0)) }
+            _ = Glibc.close(comm)
+        }
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
-        defer { events.deallocate() }
+        defer {
+            events.deallocate()
+            mutex.withLock { shared.gates.removeAll() }
+            closeDescriptors()
+        }
         while true {
-            let count = epoll_wait(epoll.fileDescriptor, events.baseAddress, Int32(events.count), -1)
-            if count < 0 {
-                // EINTR is a signal. Anything else (EBADF, EINVAL, EFAULT) means the thread's own
-                // epoll fd or buffer is broken: an internal invariant, not something the network
-                // or a user can cause, and the waits it serves could never be woken again.
-                guard errno == EINTR else { fatalError("epoll_wait on the engine's readiness set failed: \(String(cString: strerror(errno)))") }
-                continue
+            // Sleep only with no job queued; a job enqueued from now on writes the eventfd.
+            let stopping = mutex.withLock { () -> Bool? in
+                guard shared.jobs.isEmpty else { return nil }
+                shared.isAwake = false
+                return shared.isStopping
             }
-            for event in events[..<Int(count)] {
-                let socket = event.data.fd
-                if socket == stopEvent { return }
-                let gate = mutex.withLock { gates[socket] }
-                gate?.wake(Epoll.readiness(of: event.events))
+            if stopping == true { return }
+            if stopping == false {
+                let count = epoll_wait(epoll.fileDescriptor, events.baseAddress, Int32(events.count), -1)
+                mutex.withLock { shared.isAwake = true }
+                if count < 0 {
+                    // EINTR is a signal. Anything else (EBADF, EINVAL, EFAULT) means the thread's
+                    // own epoll fd or buffer is broken: an internal invariant, not something the
+                    // network or a user can cause, and the waits it serves could never be woken.
+                    guard errno == EINTR else { fatalError("epoll_wait on the engine's readiness set failed: \(String(cString: strerror(errno)))") }
+                    continue
+                }
+                for event in events[..<Int(count)] {
+                    let socket = event.data.fd
+                    if socket == wakeEvent {
+                        var counter: UInt64 = 0
+                        _ = Glibc.read(wakeEvent, &counter, MemoryLayout<UInt64>.size)
+                        continue
+                    }
+                    let gate = mutex.withLock { shared.gates[socket] }
+                    gate?.wake(Epoll.readiness(of: event.events))
+                }
             }
+            // The tasks resumed just now that prefer this thread run here, with no hand-off.
+            let jobs = mutex.withLock {
+                defer { shared.jobs.removeAll(keepingCapacity: true) }
+                return shared.jobs
+            }
+            let executor = asUnownedTaskExecutor()
+            for job in jobs {
+                job.runSynchronously(on: executor)
+            }
+        }
+    }
+}
+
+// MARK: - Running tasks
+
+extension ReadinessThread: TaskExecutor {
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let action = mutex.withLock { () -> (stopped: Bool, poke: Bool) in
+            guard !shared.isStopping else { return (true, false) }
+            shared.jobs.append(job)
+            defer { shared.isAwake = true }
+            return (false, !shared.isAwake)
+        }
+        if action.stopped {
+            // The engine is gone; its tasks go on elsewhere rather than never.
+            globalConcurrentExecutor.enqueue(ExecutorJob(job))
+        } else if action.poke {
+            poke()
         }
     }
 }

@@ -19,12 +19,12 @@ struct Settings {
     var fanOutSize = 1024
     var tlsBytes = 256 << 20
     var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue))
-    var clients: Set<String> = ["asynccurl", "posix", "nio", "curlc"]
+    var clients: Set<String> = ["asynccurl", "asynccurl-executor", "posix", "nio", "curlc"]
 
     static let usage = """
         usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N]
                      [--scenarios bulk-up,bulk-down,pingpong,fanout,tls]
-                     [--clients asynccurl,posix,nio,curlc]
+                     [--clients asynccurl,asynccurl-executor,posix,nio,curlc]
         """
 
     init(arguments: [String]) {
@@ -116,6 +116,9 @@ struct Bench {
         let multi = CurlMulti.shared
         var clients: [any BenchClient] = []
         if settings.clients.contains("asynccurl") { clients.append(AsyncCurlClient(multi: multi, server: endpoints)) }
+        if settings.clients.contains("asynccurl-executor") {
+            clients.append(AsyncCurlClient(multi: multi, server: endpoints, onEngineExecutor: true))
+        }
         if settings.clients.contains("posix") { clients.append(POSIXClient(server: endpoints)) }
         if settings.clients.contains("nio") {
             clients.append(NIOClient(group: MultiThreadedEventLoopGroup.singleton, server: endpoints))

@@ -50,14 +50,24 @@ func header(_ mode: Int, message: Int = 0, total: Int = 0) -> [UInt8] {
 // MARK: - AsyncCurl
 
 struct AsyncCurlClient: BenchClient {
-    let name = "AsyncCurl"
     let supportsTLS = true
     let multi: CurlMulti
     let server: ServerEndpoints
+    /// Runs every scenario's tasks on the engine's readiness thread (`CurlMulti.taskExecutor`)
+    /// instead of Swift's global pool.
+    var onEngineExecutor = false
+
+    var name: String { onEngineExecutor ? "AsyncCurl on its executor" : "AsyncCurl" }
+    /// `nil`: no preference, the global concurrent executor.
+    private var executor: (any TaskExecutor)? { onEngineExecutor ? multi.taskExecutor : nil }
 
     var plainURL: String { "tcp://127.0.0.1:\(server.plainPort)" }
 
     func bulkSend(total: Int) async throws {
+        try await withTaskExecutorPreference(executor) { try await bulkSendHere(total: total) }
+    }
+
+    private func bulkSendHere(total: Int) async throws {
         let connection = try await multi.connect(to: plainURL)
         try await connection.send(header(BENCH_MODE_SINK, total: total))
         let chunk = [UInt8](repeating: 0x61, count: chunkSize)
@@ -84,6 +94,10 @@ struct AsyncCurlClient: BenchClient {
     }
 
     private func receive(url: String, options: ConnectionOptions, total: Int) async throws {
+        try await withTaskExecutorPreference(executor) { try await receiveHere(url: url, options: options, total: total) }
+    }
+
+    private func receiveHere(url: String, options: ConnectionOptions, total: Int) async throws {
         let connection = try await multi.connect(to: url, options: options)
         try await connection.send(header(BENCH_MODE_SOURCE, total: total))
         var received = 0
@@ -97,6 +111,10 @@ struct AsyncCurlClient: BenchClient {
     }
 
     func pingPong(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
+        try await withTaskExecutorPreference(executor) { try await pingPongHere(warmup: warmup, count: count, size: size) }
+    }
+
+    private func pingPongHere(warmup: Int, count: Int, size: Int) async throws -> [UInt64] {
         let connection = try await multi.connect(to: plainURL)
         try await connection.send(header(BENCH_MODE_ECHO, message: size))
         let message = [UInt8](repeating: 0x70, count: size)
@@ -112,6 +130,11 @@ struct AsyncCurlClient: BenchClient {
     }
 
     func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
+        // Child tasks inherit the preference.
+        try await withTaskExecutorPreference(executor) { try await fanOutHere(connections: connections, size: size) }
+    }
+
+    private func fanOutHere(connections: Int, size: Int) async throws -> FanOutResult {
         let url = "tcp://127.0.0.1:\(server.fanOutPort)"
         let multi = self.multi
         let start = bench_now_ns()
