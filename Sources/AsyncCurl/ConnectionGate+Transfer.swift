@@ -28,7 +28,7 @@ extension ConnectionGate {
 
     // MARK: The engine's side
 
-    /// The connection is open on `socket`, which the engine has added (disarmed) to its epoll
+    /// The connection is open on `socket`, which the engine has added (disarmed) to its readiness
     /// set. From now on callers read and write it themselves: with `direct`, with system calls;
     /// otherwise through `channel`. `received` is what the connect's attaching read got.
     func open(socket: Int32, direct: Bool, channel: CurlChannel, received: [UInt8]) {

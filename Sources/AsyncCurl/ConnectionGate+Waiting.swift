@@ -1,7 +1,7 @@
 import Dispatch
 
 // Waiting for readiness: a send or receive that found its socket not ready parks here and
-// arms the socket's one-shot epoll registration; the engine's event loop resumes it (`wake`),
+// arms the socket's one-shot epoll registration; the engine's readiness thread resumes it (`wake`),
 // or its deadline, its task's cancellation or the connection's close ends it.
 
 extension ConnectionGate {
@@ -103,7 +103,7 @@ extension ConnectionGate {
     }
 
 
-    /// The event loop saw `ready` on the socket: resumes the waits of those directions. The
+    /// The readiness thread saw `ready` on the socket: resumes the waits of those directions. The
     /// one-shot registration is now disarmed; it is armed again for a wait that remains.
     func wake(_ ready: Readiness) {
         let (reader, writer) = withLock { (state: inout State) -> (ReadinessWaiter?, ReadinessWaiter?) in

@@ -15,7 +15,7 @@ import Glibc
 /// connections (TLS, an HTTPS proxy, an HTTP hand-over) call `curl_easy_send` / `curl_easy_recv`
 /// on the caller's thread too, through their ``CurlChannel``, holding the engine's libcurl lock
 /// as well. When the socket is not ready, the caller parks a continuation here and arms the
-/// socket's one-shot epoll registration itself; the engine's event loop only resumes it.
+/// socket's one-shot epoll registration itself; the engine's readiness thread only resumes it.
 ///
 /// Why it is safe:
 /// - The socket is used, and its epoll registration armed, only while the lock is held, and
@@ -35,7 +35,7 @@ import Glibc
 /// stored properties are immutable and `Sendable`.
 final class ConnectionGate: @unchecked Sendable {
     struct State {
-        /// The open connection's socket, registered (one-shot) in the engine's epoll set.
+        /// The open connection's socket, registered (one-shot) in the engine's readiness set.
         var socket: Int32?
         /// No TLS at any layer: callers may use `socket` themselves.
         var allowsDirectIO = false
@@ -86,7 +86,7 @@ final class ConnectionGate: @unchecked Sendable {
     /// Only touched inside ``withLock(_:)``.
     private var state = State()
     private let mutex = PthreadMutex()
-    /// The engine's epoll set and queue (for deadline timers).
+    /// The engine's readiness set (where waits arm the socket) and queue (for deadline timers).
     let epoll: Epoll?
     let timerQueue: DispatchQueue
     /// ``ConnectionOptions/idleTimeout``: the longest one wait may last.
