@@ -20,9 +20,10 @@ struct Readiness: OptionSet, Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// One `epoll` instance, owned by one engine. curl's registrations are changed only on the
-/// engine's queue; an open connection's one-shot registration is armed by whichever thread
-/// waits on it (``ConnectionGate``), which the kernel allows.
+/// One `epoll` instance. Each engine has two: curl's, whose registrations are changed only on
+/// the engine's queue, and the readiness set of its open connections (``ReadinessThread``),
+/// where each connection's one-shot registration is armed by whichever thread waits on it
+/// (``ConnectionGate``), which the kernel allows.
 ///
 /// Registrations are changed synchronously, from inside curl's socket callback if need be, so an
 /// fd that curl closes right after `CURL_POLL_REMOVE` can never leave a stale registration behind:
