@@ -41,12 +41,12 @@ public actor CurlMulti {
     /// `nil` if libcurl, the epoll sets or the readiness thread could not be created; `connect`
     /// then throws `setupError`.
     let multi: UnsafeMutableRawPointer?
-    /// curl's sockets, watched by `readinessSource`.
+    /// curl's sockets, watched by `curlSocketSource`.
     let epoll: Epoll?
     /// Open connections' sockets, watched by a thread of their own (see ``ReadinessThread``).
     let readiness: ReadinessThread?
     let setupError: CurlError?
-    let readinessSource: DispatchSourceRead?
+    let curlSocketSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
 
     /// Held around every libcurl call on the multi handle or its easy handles, on the engine's
@@ -135,9 +135,9 @@ public actor CurlMulti {
             self.epoll = nil
             self.readiness = nil
         }
-        self.readinessSource = source
+        self.curlSocketSource = source
         self.setupError = setupError
-        self.resources = EngineResources(multi: self.multi, readinessSource: source, readiness: self.readiness,
+        self.resources = EngineResources(multi: self.multi, curlSocketSource: source, readiness: self.readiness,
                                          timer: timer, events: events, receiveBuffer: receiveBuffer)
 
         guard let multi, let source else { return }

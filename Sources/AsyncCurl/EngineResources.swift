@@ -14,17 +14,17 @@ import Dispatch
 final class EngineResources {
     /// `nil` when the engine could not be set up (see `CurlMulti.setupError`).
     let multi: UnsafeMutableRawPointer?
-    let readinessSource: DispatchSourceRead?
+    let curlSocketSource: DispatchSourceRead?
     let readiness: ReadinessThread?
     let timer: DispatchSourceTimer
     let events: UnsafeMutableBufferPointer<epoll_event>
     let receiveBuffer: UnsafeMutableRawBufferPointer
 
-    init(multi: UnsafeMutableRawPointer?, readinessSource: DispatchSourceRead?, readiness: ReadinessThread?,
+    init(multi: UnsafeMutableRawPointer?, curlSocketSource: DispatchSourceRead?, readiness: ReadinessThread?,
          timer: DispatchSourceTimer,
          events: UnsafeMutableBufferPointer<epoll_event>, receiveBuffer: UnsafeMutableRawBufferPointer) {
         self.multi = multi
-        self.readinessSource = readinessSource
+        self.curlSocketSource = curlSocketSource
         self.readiness = readiness
         self.timer = timer
         self.events = events
@@ -36,7 +36,7 @@ final class EngineResources {
         readiness?.stop()
         timer.cancel()
         // Its cancel handler closes the epoll fd once Dispatch no longer watches it.
-        readinessSource?.cancel()
+        curlSocketSource?.cancel()
         if let multi {
             // curl_multi_cleanup would otherwise call back into the engine, which is gone.
             _ = ac_multi_setopt_socketfunction(multi, nil)
