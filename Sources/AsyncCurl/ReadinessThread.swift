@@ -21,7 +21,8 @@ import Glibc
 /// per engine, stopped when the engine's resources are released.
 ///
 /// `@unchecked Sendable`: `shared` is read and written only holding `mutex`; `thread` is
-/// written once, before the thread can run; the rest is immutable.
+/// written once, by `pthread_create` in ``start()``, and read only by ``stop()``, which the
+/// engine's resources call long after `start()` has returned; the rest is immutable.
 final class ReadinessThread: @unchecked Sendable {
     /// Open connections' sockets, one-shot; each gate arms its socket here.
     let epoll: Epoll

@@ -26,6 +26,8 @@ extension AsyncCurlTests {
             let connection = try await multi.connect(to: server.url)
             var threads: Set<String> = []
             try await withTaskExecutorPreference(multi.taskExecutor) {
+                // Moves the task to its preferred executor even if no receive below has to wait.
+                await Task.yield()
                 for index in 0..<500 {
                     // Each receive waits for the echo, and the readiness thread resumes it.
                     try await ScaleTests.echoCheck(connection, index)
