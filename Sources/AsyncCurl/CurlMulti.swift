@@ -406,8 +406,8 @@ public actor CurlMulti {
         public var connecting: Int
         /// Open connections (easy handles owned by an ``AsyncConnection``).
         public var open: Int
-        /// Sockets registered in the engine's epoll set: curl's while it sets connections up,
-        /// and every open connection's.
+        /// Sockets the engine watches: curl's while it sets connections up, and every open
+        /// connection's (in the readiness thread's set).
         public var watchedSockets: Int
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
