@@ -9,6 +9,8 @@ struct Report {
     let loadAfter: String
 
     static let subject = "AsyncCurl"
+    /// Also held to the targets, in a table of its own, when it ran.
+    static let executorSubject = "AsyncCurl on its executor"
 
     /// Table rows, in order.
     static let rows: [(name: String, label: String)] = [
@@ -46,8 +48,8 @@ struct Report {
         ("fan-out RSS KiB/conn", nil, .atMost(32)),
     ]
 
-    func ratio(_ row: String, _ other: String) -> Double? {
-        guard let mine = results.median(row, Self.subject), let theirs = results.median(row, other), theirs != 0 else {
+    func ratio(_ row: String, _ other: String, subject: String = Report.subject) -> Double? {
+        guard let mine = results.median(row, subject), let theirs = results.median(row, other), theirs != 0 else {
             return nil
         }
         return mine / theirs
@@ -74,29 +76,8 @@ struct Report {
             out.append("| " + cells.joined(separator: " | ") + " |")
         }
 
-        out.append("")
-        out.append("### Targets (\(Self.subject) ÷ the other client's median)")
-        out.append("")
-        out.append("| Metric | Against | Target | Measured | Met |")
-        out.append("| --- | --- | ---: | ---: | --- |")
-        for target in Self.targets where results.samples[target.row] != nil {
-            let measured: Double?
-            let against: String
-            if let other = target.other {
-                guard clients.contains(other) else { continue }
-                measured = ratio(target.row, other)
-                against = other
-            } else {
-                measured = results.median(target.row, Self.subject)
-                against = "absolute"
-            }
-            let unit = target.other == nil ? "" : "×"
-            let (goalText, met): (String, Bool?) = switch target.goal {
-            case .atLeast(let bound): ("≥ \(format(bound))\(unit)", measured.map { $0 >= bound })
-            case .atMost(let bound): ("≤ \(format(bound))\(unit)", measured.map { $0 <= bound })
-            }
-            let label = Self.rows.first { $0.name == target.row }?.label ?? target.row
-            out.append("| \(label) | \(against) | \(goalText) | \(measured.map { format($0) + unit } ?? "n/a") | \(met.map { $0 ? "yes" : "**no**" } ?? "n/a") |")
+        for subject in [Self.subject, Self.executorSubject] where clients.contains(subject) {
+            renderTargets(for: subject, into: &out)
         }
 
         out.append("")
@@ -116,6 +97,34 @@ struct Report {
             for note in results.notes { out.append("- \(note)") }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// The issue's targets for `subject`, against the other clients except AsyncCurl's variants.
+    private func renderTargets(for subject: String, into out: inout [String]) {
+        out.append("")
+        out.append("### Targets (\(subject) ÷ the other client's median)")
+        out.append("")
+        out.append("| Metric | Against | Target | Measured | Met |")
+        out.append("| --- | --- | ---: | ---: | --- |")
+        for target in Self.targets where results.samples[target.row] != nil {
+            let measured: Double?
+            let against: String
+            if let other = target.other {
+                guard clients.contains(other) else { continue }
+                measured = ratio(target.row, other, subject: subject)
+                against = other
+            } else {
+                measured = results.median(target.row, subject)
+                against = "absolute"
+            }
+            let unit = target.other == nil ? "" : "×"
+            let (goalText, met): (String, Bool?) = switch target.goal {
+            case .atLeast(let bound): ("≥ \(format(bound))\(unit)", measured.map { $0 >= bound })
+            case .atMost(let bound): ("≤ \(format(bound))\(unit)", measured.map { $0 <= bound })
+            }
+            let label = Self.rows.first { $0.name == target.row }?.label ?? target.row
+            out.append("| \(label) | \(against) | \(goalText) | \(measured.map { format($0) + unit } ?? "n/a") | \(met.map { $0 ? "yes" : "**no**" } ?? "n/a") |")
+        }
     }
 
     private func bytes(_ count: Int) -> String {
