@@ -204,10 +204,11 @@ extension ConnectionGate {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return .wouldBlock
             case let number:
+                let reason = String(cString: strerror(number))
                 if number == ECONNRESET, state.streamFailure == nil {
-                    state.streamFailure = CurlError(code: .recvError, message: "Recv failure: \(String(cString: strerror(number)))")
+                    state.streamFailure = CurlError(code: .recvError, message: "Recv failure: \(reason)")
                 }
-                throw CurlError(code: .sendError, message: "Send failure: \(String(cString: strerror(number)))")
+                throw CurlError(code: .sendError, message: "Send failure: \(reason)")
             }
         }
     }

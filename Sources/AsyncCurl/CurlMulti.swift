@@ -377,8 +377,11 @@ public actor CurlMulti {
     /// Adds a prepared connection to the multi handle; `CURLMSG_DONE` completes it. Returns the
     /// failure, after which the caller releases the record.
     private func start(_ record: ConnectionRecord) -> (any Error)? {
+        // Checked again: `shutdown()` may have run while `establish` was suspended.
         if isShutDown { return ConnectionError.engineShutDown }
-        guard let multi else { return setupError }
+        guard let multi else {
+            return setupError ?? CurlError(code: .failedInit, message: "the engine has no multi handle")
+        }
         let added = curlLock.withLock { curl_multi_add_handle(multi, record.easy) }
         guard added == CURLM_OK else {
             return CurlError(code: .failedInit, message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")

@@ -3,7 +3,8 @@ import CEpoll
 import Dispatch
 
 /// The engine's process resources — the multi handle, curl's epoll set with its Dispatch
-/// source, the open connections' readiness thread, curl's timer and the event and receive buffers — and the one place that releases them.
+/// source, the open connections' readiness thread, curl's timer and the event and receive
+/// buffers — and the one place that releases them.
 ///
 /// A separate object rather than a `deinit` of the actor: an `isolated deinit` on `CurlMulti`
 /// makes Swift 6.3.1's optimizer fail ("circular reference") when another module creates a
