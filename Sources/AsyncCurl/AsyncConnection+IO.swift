@@ -10,7 +10,7 @@ extension AsyncConnection {
     static let receiveLimit = 256 * 1024
 
     /// Writes `bytes` from index `start` on.
-    func write(_ bytes: [UInt8], from start: Int, deadline: ContinuousClock.Instant?) async throws {
+    func write(_ bytes: [UInt8], from start: Int, deadline: Deadline?) async throws {
         var written = start
         while written < bytes.count {
             let transfer = try bytes.withUnsafeBytes { buffer in
@@ -32,7 +32,7 @@ extension AsyncConnection {
     }
 
     /// Returns up to `maxLength` bytes once any are there; `nil` at end of stream.
-    func read(maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
+    func read(maxLength: Int, deadline: Deadline?) async throws -> [UInt8]? {
         let capacity = min(maxLength, Self.receiveLimit)
         while true {
             var transfer = ConnectionGate.Transfer.wouldBlock
@@ -56,7 +56,7 @@ extension AsyncConnection {
     }
 
     /// Reads into `buffer`: the count, 0 at end of stream.
-    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: ContinuousClock.Instant?) async throws -> Int {
+    func read(into buffer: UnsafeMutableRawBufferPointer, deadline: Deadline?) async throws -> Int {
         while true {
             switch try gate.receive(into: buffer) {
             case .transferred(let count):
@@ -68,7 +68,7 @@ extension AsyncConnection {
     }
 
     /// Reads exactly `count` bytes. On a throw, what was read goes back to the connection.
-    func read(exactly count: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8] {
+    func read(exactly count: Int, deadline: Deadline?) async throws -> [UInt8] {
         // The usual case: one read has it all, straight into the result.
         var transfer = ConnectionGate.Transfer.transferred(0)
         var result = try [UInt8](unsafeUninitializedCapacity: min(count, Self.receiveLimit)) { buffer, initialized in
@@ -104,7 +104,7 @@ extension AsyncConnection {
     }
 
     /// Reads up to and including `delimiter`; `nil` at end of stream with nothing left.
-    func read(through delimiter: [UInt8], maxLength: Int, deadline: ContinuousClock.Instant?) async throws -> [UInt8]? {
+    func read(through delimiter: [UInt8], maxLength: Int, deadline: Deadline?) async throws -> [UInt8]? {
         var searchFrom = 0
         while true {
             switch try gate.receiveUnit(through: delimiter, maxLength: maxLength, searchFrom: &searchFrom) {
@@ -119,7 +119,7 @@ extension AsyncConnection {
     }
 
     /// Waits until the socket is readable, with the receive's timeout error.
-    private func waitToReceive(deadline: ContinuousClock.Instant?) async throws {
+    private func waitToReceive(deadline: Deadline?) async throws {
         do {
             try await gate.waitUntilReady(.readable, deadline: deadline)
         } catch is ReadinessTimeout {

@@ -237,8 +237,8 @@ public final class AsyncConnection: Sendable {
     }
 
     /// When an operation given `timeout` now must end.
-    private static func deadline(after timeout: Duration?) -> ContinuousClock.Instant? {
-        timeout.map { ContinuousClock.now + $0 }
+    private static func deadline(after timeout: Duration?) -> Deadline? {
+        timeout.map(Deadline.after)
     }
 
     // MARK: Closing

@@ -9,20 +9,18 @@ extension ConnectionGate {
     /// the engine's shut-down error) if the connection closes meanwhile, `CancellationError` if
     /// the task is cancelled, and `ReadinessTimeout` at `deadline` or after the connection's idle
     /// timeout, whichever comes first. Callable from any context.
-    func waitUntilReady(_ direction: Readiness, deadline operationDeadline: ContinuousClock.Instant?) async throws {
+    func waitUntilReady(_ direction: Readiness, deadline operationDeadline: Deadline?) async throws {
         try Task.checkCancellation()
         var deadline = operationDeadline
         if let idleTimeout {
-            let idleDeadline = ContinuousClock.now + idleTimeout
+            let idleDeadline = Deadline.after(idleTimeout)
             deadline = min(deadline ?? idleDeadline, idleDeadline)
         }
-        if let deadline, deadline <= ContinuousClock.now { throw ReadinessTimeout() }
-        let token = withLock { state in
-            state.lastToken += 1
-            return state.lastToken
-        }
+        if let deadline, deadline.hasPassed { throw ReadinessTimeout() }
+        let token = lastToken.wrappingAdd(1, ordering: .relaxed).newValue
         try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+                // Runs on the waiting task before it suspends; `park` checks its cancellation.
                 let waiter = ReadinessWaiter(token: token, continuation: continuation, deadline: deadline)
                 switch park(waiter, direction) {
                 case .parked: break
@@ -64,7 +62,7 @@ extension ConnectionGate {
     }
 
     /// Arms the timer for `direction`, creating it on first use.
-    private func armTimer(_ state: inout State, _ direction: Readiness, for deadline: ContinuousClock.Instant) {
+    private func armTimer(_ state: inout State, _ direction: Readiness, for deadline: Deadline) {
         let timer: DispatchSourceTimer
         if let existing = direction == .readable ? state.readTimer : state.writeTimer {
             timer = existing
@@ -74,7 +72,7 @@ extension ConnectionGate {
             timer.activate()
             if direction == .readable { state.readTimer = timer } else { state.writeTimer = timer }
         }
-        timer.schedule(deadline: .now() + (deadline - ContinuousClock.now).dispatchInterval)
+        timer.schedule(deadline: deadline.dispatchTime)
     }
 
     /// A deadline timer fired: expire the current wait of `direction` if its deadline has passed
@@ -83,7 +81,7 @@ extension ConnectionGate {
         let expired = withLock { (state: inout State) -> ReadinessWaiter? in
             guard let waiter = direction == .readable ? state.readWaiter : state.writeWaiter,
                   let deadline = waiter.deadline else { return nil }
-            if ContinuousClock.now < deadline {
+            if !deadline.hasPassed {
                 armTimer(&state, direction, for: deadline)
                 return nil
             }

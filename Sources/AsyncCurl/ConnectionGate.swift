@@ -1,5 +1,6 @@
 import CEpoll
 import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,9 +31,10 @@ import Glibc
 /// - Every waiter is taken out of the state under the lock before it is resumed, by exactly one
 ///   of: readiness, its deadline, cancellation, or the connection's close.
 ///
-/// `@unchecked Sendable`: the only mutable state, `state`, is read and written only inside
-/// `withLock`, holding `mutex`, and nothing leaves the lock but `Sendable` results. The other
-/// stored properties are immutable and `Sendable`.
+/// `@unchecked Sendable`: the only mutable state not atomic, the `State` behind `state`, is read
+/// and written only inside `withLock`, holding `mutex` (and in `deinit`, when no other reference
+/// is left), and nothing leaves the lock but `Sendable` results. The other stored properties are
+/// immutable and `Sendable` (`lastToken` is an `Atomic`).
 final class ConnectionGate: @unchecked Sendable {
     struct State {
         /// The open connection's socket, registered (one-shot) in the engine's readiness set.
@@ -57,7 +59,6 @@ final class ConnectionGate: @unchecked Sendable {
 
         var readWaiter: ReadinessWaiter?
         var writeWaiter: ReadinessWaiter?
-        var lastToken: UInt64 = 0
         /// What a wait that starts after the close throws.
         var closeError = ConnectionError.closed
         /// One reusable timer per direction, created the first time a wait there has a deadline.
@@ -83,9 +84,13 @@ final class ConnectionGate: @unchecked Sendable {
         }
     }
 
-    /// Only touched inside ``withLock(_:)``.
-    private var state = State()
+    /// Only touched inside ``withLock(_:)``. Behind a pointer rather than a stored `var` because
+    /// the lock already makes every access exclusive: a `var` of a class would add the runtime's
+    /// dynamic exclusivity check to each of the several accesses a send or receive makes.
+    private let state: UnsafeMutablePointer<State>
     private let mutex = PthreadMutex()
+    /// The last wait's token; see `ReadinessWaiter.token`.
+    let lastToken = Atomic<UInt64>(0)
     /// The engine's readiness set (where waits arm the socket) and queue (for deadline timers).
     let epoll: Epoll?
     let timerQueue: DispatchQueue
@@ -96,18 +101,22 @@ final class ConnectionGate: @unchecked Sendable {
         self.epoll = epoll
         self.timerQueue = timerQueue
         self.idleTimeout = idleTimeout
+        state = UnsafeMutablePointer<State>.allocate(capacity: 1)
+        state.initialize(to: State())
     }
 
     deinit {
         // Every wait is finished before its gate can go: `close` takes them all.
-        assert(state.readWaiter == nil && state.writeWaiter == nil, "a connection's gate dropped with a suspended send or receive")
+        assert(state.pointee.readWaiter == nil && state.pointee.writeWaiter == nil, "a connection's gate dropped with a suspended send or receive")
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// Runs `body` with the state, under the lock. Not reentrant.
     func withLock<Result: Sendable, Failure: Error>(
         _ body: (inout State) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        try mutex.withLock { () throws(Failure) -> Result in try body(&state) }
+        try mutex.withLock { () throws(Failure) -> Result in try body(&state.pointee) }
     }
 
     // MARK: Claiming a direction

@@ -79,12 +79,3 @@ extension CurlMulti {
     }
 }
 
-extension Duration {
-    /// The duration for `DispatchQueue.asyncAfter`, saturating instead of trapping.
-    var dispatchInterval: DispatchTimeInterval {
-        let (seconds, attoseconds) = components
-        let (nanoseconds, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow, seconds >= 0 else { return seconds < 0 ? .nanoseconds(0) : .never }
-        return .nanoseconds(Int(clamping: nanoseconds &+ attoseconds / 1_000_000_000))
-    }
-}

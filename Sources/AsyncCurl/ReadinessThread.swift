@@ -31,16 +31,25 @@ final class ReadinessThread: @unchecked Sendable {
     private var thread = pthread_t()
 
     private struct Shared {
-        var gates: [Int32: ConnectionGate] = [:]
+        /// The gate of each watched socket, indexed by the socket's number: a lookup per event
+        /// with no hashing. Descriptor numbers are small and reused, so this stays as long as
+        /// the highest socket number the engine has watched.
+        var gates: [ConnectionGate?] = []
         /// Jobs of tasks that prefer this thread, in order.
         var jobs: [UnownedJob] = []
         /// The thread is not blocked in `epoll_wait` (or is about to return from it): a new
         /// job needs no eventfd write.
         var isAwake = true
         var isStopping = false
+
+        func gate(of socket: Int32) -> ConnectionGate? {
+            socket >= 0 && Int(socket) < gates.count ? gates[Int(socket)] : nil
+        }
     }
-    /// Only touched holding `mutex`.
-    private var shared = Shared()
+    /// Only touched holding `mutex` (and in `deinit`, when nothing else is left). Behind a
+    /// pointer, not a stored `var`, for the reason given at `ConnectionGate.state`: the lock
+    /// already makes every access exclusive.
+    private let shared: UnsafeMutablePointer<Shared>
 
     static let eventBatchSize = 256
 
@@ -85,6 +94,13 @@ final class ReadinessThread: @unchecked Sendable {
     private init(epoll: Epoll, wakeEvent: Int32) {
         self.epoll = epoll
         self.wakeEvent = wakeEvent
+        shared = UnsafeMutablePointer<Shared>.allocate(capacity: 1)
+        shared.initialize(to: Shared())
+    }
+
+    deinit {
+        shared.deinitialize(count: 1)
+        shared.deallocate()
     }
 
     // MARK: The engine's side
@@ -94,7 +110,13 @@ final class ReadinessThread: @unchecked Sendable {
     func watch(_ socket: Int32, for gate: ConnectionGate) -> Int32 {
         mutex.withLock {
             let failure = epoll.addDisarmed(socket)
-            if failure == 0 { shared.gates[socket] = gate }
+            if failure == 0 {
+                let index = Int(socket)
+                if index >= shared.pointee.gates.count {
+                    shared.pointee.gates.append(contentsOf: repeatElement(nil, count: index + 1 - shared.pointee.gates.count))
+                }
+                shared.pointee.gates[index] = gate
+            }
             return failure
         }
     }
@@ -104,14 +126,14 @@ final class ReadinessThread: @unchecked Sendable {
     /// waits spuriously, which waits allow: they retry their system call.
     func unwatch(_ socket: Int32) {
         mutex.withLock {
-            shared.gates.removeValue(forKey: socket)
+            if socket >= 0, Int(socket) < shared.pointee.gates.count { shared.pointee.gates[Int(socket)] = nil }
             epoll.remove(socket)
         }
     }
 
     /// The gates watched now, for the engine's diagnostics.
     var watchedGates: [ConnectionGate] {
-        mutex.withLock { Array(shared.gates.values) }
+        mutex.withLock { shared.pointee.gates.compactMap { $0 } }
     }
 
     /// Tells the thread to stop once its queued jobs have run; called once, by the engine's
@@ -120,8 +142,8 @@ final class ReadinessThread: @unchecked Sendable {
     /// that job returns. Jobs enqueued later go to the global concurrent executor.
     func stop() {
         let alreadyStopping = mutex.withLock {
-            defer { shared.isStopping = true }
-            return shared.isStopping
+            defer { shared.pointee.isStopping = true }
+            return shared.pointee.isStopping
         }
         guard !alreadyStopping else { return }
         poke()
@@ -158,49 +180,56 @@ final class ReadinessThread: @unchecked Sendable {
             _ = Glibc.close(comm)
         }
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
+        var woken: [ConnectionGate?] = []
+        woken.reserveCapacity(Self.eventBatchSize)
+        /// The jobs being run; swapped with the queue's array, so neither is reallocated.
+        var batch: [UnownedJob] = []
         defer {
             events.deallocate()
-            mutex.withLock { shared.gates.removeAll() }
+            mutex.withLock { shared.pointee.gates.removeAll() }
             closeDescriptors()
         }
+        let executor = asUnownedTaskExecutor()
         while true {
-            // Sleep only with no job queued; a job enqueued from now on writes the eventfd.
-            let stopping = mutex.withLock { () -> Bool? in
-                guard shared.jobs.isEmpty else { return nil }
-                shared.isAwake = false
-                return shared.isStopping
+            // Sleep only with no job queued; a job enqueued from now on writes the eventfd. With
+            // jobs queued, still look at the sockets (without blocking), so tasks that keep this
+            // thread busy cannot starve the connections' events.
+            let state = mutex.withLock { () -> (stopping: Bool, jobsQueued: Bool) in
+                guard shared.pointee.jobs.isEmpty else { return (false, true) }
+                shared.pointee.isAwake = false
+                return (shared.pointee.isStopping, false)
             }
-            if stopping == true { return }
-            if stopping == false {
-                let count = epoll_wait(epoll.fileDescriptor, events.baseAddress, Int32(events.count), -1)
-                mutex.withLock { shared.isAwake = true }
-                if count < 0 {
-                    // EINTR is a signal. Anything else (EBADF, EINVAL, EFAULT) means the thread's
-                    // own epoll fd or buffer is broken: an internal invariant, not something the
-                    // network or a user can cause, and the waits it serves could never be woken.
-                    guard errno == EINTR else { fatalError("epoll_wait on the engine's readiness set failed: \(String(cString: strerror(errno)))") }
-                    continue
-                }
-                for event in events[..<Int(count)] {
-                    let socket = event.data.fd
-                    if socket == wakeEvent {
-                        var counter: UInt64 = 0
-                        _ = Glibc.read(wakeEvent, &counter, MemoryLayout<UInt64>.size)
-                        continue
-                    }
-                    let gate = mutex.withLock { shared.gates[socket] }
-                    gate?.wake(Epoll.readiness(of: event.events))
+            if state.stopping { return }
+            let count = epoll_wait(epoll.fileDescriptor, events.baseAddress, Int32(events.count), state.jobsQueued ? 0 : -1)
+            if count < 0 {
+                // EINTR is a signal. Anything else (EBADF, EINVAL, EFAULT) means the thread's
+                // own epoll fd or buffer is broken: an internal invariant, not something the
+                // network or a user can cause, and the waits it serves could never be woken.
+                guard errno == EINTR else { fatalError("epoll_wait on the engine's readiness set failed: \(String(cString: strerror(errno)))") }
+            }
+            let ready = events[..<Int(max(count, 0))]
+            mutex.withLock {
+                shared.pointee.isAwake = true
+                for event in ready where event.data.fd != wakeEvent {
+                    woken.append(shared.pointee.gate(of: event.data.fd))
                 }
             }
+            var gates = woken.makeIterator()
+            for event in ready {
+                if event.data.fd == wakeEvent {
+                    var counter: UInt64 = 0
+                    _ = Glibc.read(wakeEvent, &counter, MemoryLayout<UInt64>.size)
+                } else if let gate = gates.next() ?? nil {
+                    gate.wake(Epoll.readiness(of: event.events))
+                }
+            }
+            woken.removeAll(keepingCapacity: true)
             // The tasks resumed just now that prefer this thread run here, with no hand-off.
-            let jobs = mutex.withLock {
-                defer { shared.jobs.removeAll(keepingCapacity: true) }
-                return shared.jobs
-            }
-            let executor = asUnownedTaskExecutor()
-            for job in jobs {
+            mutex.withLock { swap(&batch, &shared.pointee.jobs) }
+            for job in batch {
                 job.runSynchronously(on: executor)
             }
+            batch.removeAll(keepingCapacity: true)
         }
     }
 }
@@ -211,10 +240,10 @@ extension ReadinessThread: TaskExecutor {
     func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         let action = mutex.withLock { () -> (stopped: Bool, poke: Bool) in
-            guard !shared.isStopping else { return (true, false) }
-            shared.jobs.append(job)
-            defer { shared.isAwake = true }
-            return (false, !shared.isAwake)
+            guard !shared.pointee.isStopping else { return (true, false) }
+            shared.pointee.jobs.append(job)
+            defer { shared.pointee.isAwake = true }
+            return (false, !shared.pointee.isAwake)
         }
         if action.stopped {
             // The engine is gone; its tasks go on elsewhere rather than never.

@@ -1,4 +1,4 @@
-import AsyncCurl
+@testable import AsyncCurl
 import Dispatch
 import LoopbackServer
 import Testing
@@ -55,6 +55,38 @@ extension AsyncCurlTests {
                 try await connection.send("in time")
                 #expect(try await connection.receive(exactly: 7) == Array("in time".utf8))
             }
+        }
+
+        @Test func extremeTimeoutsNeitherTrapNorWaitWrongly() async throws {
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            var options = ConnectionOptions()
+            options.idleTimeout = .seconds(Int64.max)
+            try await CurlMulti().withConnection(to: server.url, options: options) { connection async throws in
+                // A timeout past the end of the clock is no timeout: the wait ends with the data.
+                async let echoed = connection.receive(exactly: 3, timeout: .seconds(Int64.max))
+                try await connection.send("abc", timeout: .seconds(Int64.max))
+                #expect(try await echoed == Array("abc".utf8))
+                // A negative timeout has passed already: it times out, and what it read goes back.
+                try await connection.send("def")
+                #expect(try await connection.receive(exactly: 1, timeout: .seconds(10)) == Array("d".utf8))
+                let error = await #expect(throws: CurlError.self) {
+                    _ = try await connection.receive(exactly: 4, timeout: .seconds(-5))
+                }
+                #expect(error?.code == .operationTimedOut)
+                #expect(try await connection.receive(exactly: 2, timeout: .seconds(10)) == Array("ef".utf8))
+            }
+        }
+
+        @Test func deadlinesSaturateAtBothEndsOfTheClock() {
+            let now = Deadline(uptimeNanoseconds: 1_000)
+            #expect(now.adding(.seconds(Int64.max)).uptimeNanoseconds == .max)
+            #expect(now.adding(.seconds(Int64.min)).uptimeNanoseconds == 0)
+            #expect(now.adding(.nanoseconds(-2_000)).uptimeNanoseconds == 0)
+            #expect(now.adding(.nanoseconds(250)).uptimeNanoseconds == 1_250)
+            #expect(now.adding(.milliseconds(-0.0005)).uptimeNanoseconds == 500)
+            #expect(Deadline(uptimeNanoseconds: .max).dispatchTime == .distantFuture)
+            #expect(Deadline(uptimeNanoseconds: .max - 1).adding(.seconds(1)).uptimeNanoseconds == .max)
         }
 
         @Test func sendTimeoutAfterPartialWriteClosesTheConnection() async throws {
