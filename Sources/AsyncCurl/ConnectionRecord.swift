@@ -41,6 +41,9 @@ final class ConnectionRecord {
     /// uses until the transfer is done.
     var exchange: Unmanaged<HTTPExchange>?
     var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
+    /// `nil` until it joins one.
+    var connectionCacheGroup: Int?
 
     /// What the connection's callers reach without the engine: the in-progress flags, held
     /// bytes, waits and the means to send and receive. Shared with the ``AsyncConnection``.

@@ -61,7 +61,16 @@ extension CurlMulti {
 
     /// Frees what a record owns; the easy handle must no longer be in the multi handle.
     func release(_ record: ConnectionRecord) {
-        curlLock.withLock { curl_easy_cleanup(record.easy) }
+        let emptyCache = record.connectionCacheGroup.flatMap { connectionCaches.leave($0) }
+        record.connectionCacheGroup = nil
+        curlLock.withLock {
+            curl_easy_cleanup(record.easy)
+            // After the easy handle, which held the share: a share in use cannot be freed.
+            if let emptyCache {
+                let freed = curl_share_cleanup(emptyCache)
+                assert(freed == CURLSHE_OK, "a connection cache was freed while an easy handle still used it")
+            }
+        }
         record.errorBuffer.deallocate()
         record.traceBox?.release()
         record.exchange?.release()

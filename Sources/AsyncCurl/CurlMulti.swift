@@ -58,6 +58,10 @@ public actor CurlMulti {
     var interests = InterestTable()
     var connections: [ConnectionID: ConnectionRecord] = [:]
     var lastConnectionID: UInt64 = 0
+    /// The libcurl connection caches (`CURLSH`) the connections live in, a few dozen
+    /// connections each (see ``ConnectionCachePool``).
+    var connectionCaches = ConnectionCachePool<UnsafeMutableRawPointer>(capacity: CurlMulti.connectionsPerCache)
+    static let connectionsPerCache = 32
     /// Suspended connects, for the diagnostics (the connections' gates count their waits).
     var pendingContinuations = 0
     /// Set by ``shutdown()``: no new connections.
@@ -357,6 +361,7 @@ public actor CurlMulti {
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
+            try joinConnectionCache(record)
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
                                  errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
@@ -372,6 +377,31 @@ public actor CurlMulti {
             throw error
         }
         return record
+    }
+
+    /// Puts the connection's easy handle in a connection cache of its group (`CURLOPT_SHARE`);
+    /// `release` takes it out again.
+    private func joinConnectionCache(_ record: ConnectionRecord) throws(CurlError) {
+        let (group, cache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
+            guard let share = curl_share_init() else {
+                throw CurlError(code: .failedInit, message: "curl_share_init failed")
+            }
+            // No lock functions: every libcurl call on the engine's handles, hence on the shares
+            // they use, is made holding `curlLock`.
+            let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_CONNECT.rawValue))
+            guard shared == CURLSHE_OK else {
+                _ = curl_share_cleanup(share)
+                throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+            }
+            return share
+        }
+        record.connectionCacheGroup = group
+        // Under the lock: the share is shared with connections whose sends and receives run on
+        // other threads, and setting it changes the share's count of users.
+        let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, cache) }
+        guard result == CURLE_OK else {
+            throw CurlError(code: CurlError.Code(result), message: "curl_easy_setopt(CURLOPT_SHARE) failed: \(String(cString: curl_easy_strerror(result)))")
+        }
     }
 
     /// Adds a prepared connection to the multi handle; `CURLMSG_DONE` completes it. Returns the
@@ -414,20 +444,25 @@ public actor CurlMulti {
         public var watchedSockets: Int
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
+        /// libcurl connection caches (share handles) alive: one for every group of up to 32
+        /// connecting or open connections, none once all are closed.
+        public var connectionCaches: Int
 
         /// Creates a set of counts; all zero is an idle engine.
-        public init(connecting: Int = 0, open: Int = 0, watchedSockets: Int = 0, pendingContinuations: Int = 0) {
+        public init(connecting: Int = 0, open: Int = 0, watchedSockets: Int = 0, pendingContinuations: Int = 0,
+                    connectionCaches: Int = 0) {
             self.connecting = connecting
             self.open = open
             self.watchedSockets = watchedSockets
             self.pendingContinuations = pendingContinuations
+            self.connectionCaches = connectionCaches
         }
 
         /// Easy handles alive in this engine: connecting plus open.
         public var easyHandles: Int { connecting + open }
 
         public var description: String {
-            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations)"
+            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations) connectionCaches=\(connectionCaches)"
         }
     }
 
@@ -441,6 +476,7 @@ public actor CurlMulti {
         let waits = open.reduce(0) { $0 + $1.waiterCount }
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
                            watchedSockets: interests.count + open.count,
-                           pendingContinuations: pendingContinuations + waits)
+                           pendingContinuations: pendingContinuations + waits,
+                           connectionCaches: connectionCaches.cacheCount)
     }
 }

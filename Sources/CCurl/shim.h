@@ -76,4 +76,10 @@ static inline CURLMcode ac_multi_setopt_timerfunction(CURLM *multi, curl_multi_t
     return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
 }
 
+// MARK: - curl_share_setopt
+
+static inline CURLSHcode ac_share_setopt_long(CURLSH *share, CURLSHoption option, long value) {
+    return curl_share_setopt(share, option, value);
+}
+
 #endif

@@ -110,12 +110,12 @@ extension AsyncCurlTests {
             defer { server.stop() }
             let multi = CurlMulti()
             let connection = try await multi.connect(to: server.url)
-            #expect(await multi.diagnostics == CurlMulti.Diagnostics(open: 1, watchedSockets: 1))
+            #expect(await multi.diagnostics == CurlMulti.Diagnostics(open: 1, watchedSockets: 1, connectionCaches: 1))
             let receive = Task { try await connection.receive(exactly: 3) }
             try await waitUntil("the receive to suspend") { await multi.diagnostics.pendingContinuations == 1 }
             try await connection.send("abc")
             #expect(try await receive.value == Array("abc".utf8))
-            #expect(await multi.diagnostics == CurlMulti.Diagnostics(open: 1, watchedSockets: 1))
+            #expect(await multi.diagnostics == CurlMulti.Diagnostics(open: 1, watchedSockets: 1, connectionCaches: 1))
             await connection.close()
             #expect(await multi.diagnostics == .idle)
         }

@@ -125,5 +125,5 @@ func raiseOpenFileLimit() {
 }
 
 extension CurlMulti.Diagnostics {
-    static let idle = CurlMulti.Diagnostics(connecting: 0, open: 0, watchedSockets: 0, pendingContinuations: 0)
+    static let idle = CurlMulti.Diagnostics(connecting: 0, open: 0, watchedSockets: 0, pendingContinuations: 0, connectionCaches: 0)
 }
