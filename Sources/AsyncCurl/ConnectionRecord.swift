@@ -103,6 +103,27 @@ final class ConnectionRecord {
         return channel.error(code, proxyStatus: proxyStatus)
     }
 
+    /// Frees what the record owns, once: the easy handle (no longer in the multi handle), its
+    /// error buffer, trace box and HTTP exchange, and `emptyConnectionCache`, the connection
+    /// cache its group left empty (see `CurlMulti.release`), which goes after the easy handle
+    /// that used it: a share in use cannot be freed.
+    func free(emptyConnectionCache: UnsafeMutableRawPointer?) {
+        curlLock.withLock {
+            curl_easy_cleanup(easy)
+            if let emptyConnectionCache {
+                let freed = curl_share_cleanup(emptyConnectionCache)
+                assert(freed == CURLSHE_OK, "a connection cache was freed while an easy handle still used it")
+            }
+        }
+        errorBuffer.deallocate()
+        traceBox?.release()
+        traceBox = nil
+        exchange?.release()
+        exchange = nil
+        curl_slist_free_all(headerList)
+        headerList = nil
+    }
+
     /// The easy handle as callers use it off the engine (``CurlChannel``).
     var channel: CurlChannel {
         CurlChannel(easy: easy, errorBuffer: errorBuffer, traceBox: traceBox,

@@ -63,20 +63,7 @@ extension CurlMulti {
     func release(_ record: ConnectionRecord) {
         let emptyCache = record.connectionCacheGroup.flatMap { connectionCaches.leave($0) }
         record.connectionCacheGroup = nil
-        curlLock.withLock {
-            curl_easy_cleanup(record.easy)
-            // After the easy handle, which held the share: a share in use cannot be freed.
-            if let emptyCache {
-                let freed = curl_share_cleanup(emptyCache)
-                assert(freed == CURLSHE_OK, "a connection cache was freed while an easy handle still used it")
-            }
-        }
-        record.errorBuffer.deallocate()
-        record.traceBox?.release()
-        record.exchange?.release()
-        record.exchange = nil
-        curl_slist_free_all(record.headerList)
-        record.headerList = nil
+        record.free(emptyConnectionCache: emptyCache)
     }
 
     /// The record of an open connection, or ``ConnectionError/closed``

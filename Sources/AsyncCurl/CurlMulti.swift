@@ -1,4 +1,5 @@
 import CCurl
+import Synchronization
 import Dispatch
 import CEpoll
 #if canImport(Glibc)
@@ -57,7 +58,8 @@ public actor CurlMulti {
     /// curl's sockets while it sets connections up.
     var interests = InterestTable()
     var connections: [ConnectionID: ConnectionRecord] = [:]
-    var lastConnectionID: UInt64 = 0
+    /// The last connection's number; taken on callers' threads, which prepare connections.
+    let lastConnectionID = Atomic<UInt64>(0)
     /// The libcurl connection caches (`CURLSH`) the connections live in, a few dozen
     /// connections each (see ``ConnectionCachePool``).
     var connectionCaches = ConnectionCachePool<UnsafeMutableRawPointer>(capacity: CurlMulti.connectionsPerCache)
@@ -179,15 +181,24 @@ public actor CurlMulti {
     ///   ``CurlError/Code/operationTimedOut``, ``CurlError/Code/peerFailedVerification`` and
     ///   others for set-up failures; `CancellationError` if the task is cancelled meanwhile, in
     ///   which case everything the attempt used is released at once.
-    public func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
+    public nonisolated func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
+        // Parsed on the caller's thread: the engine's executor is what many concurrent connects
+        // queue for, so it does only what needs the multi handle.
+        try Task.checkCancellation()
         let target = try ConnectionTarget(parsing: url)
-        let (record, info) = try await establish(target, options: options, request: nil)
+        let record = try prepareConnection(to: target, options: options)
+        return try await open(record)
+    }
+
+    /// Sets up a prepared connection and returns it open.
+    private func open(_ record: ConnectionRecord) async throws -> AsyncConnection {
+        let info = try await establish(record)
         return AsyncConnection(multi: self, record: record, info: info)
     }
 
     /// Opens a connection to `host` and `port`: TCP, or TLS when `tls` is true. The same as
     /// ``connect(to:options:)`` with a `tcp://` or `tls://` URL; IPv6 addresses need no brackets.
-    public func connect(host: String, port: Int, tls: Bool = false,
+    public nonisolated func connect(host: String, port: Int, tls: Bool = false,
                         options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
         let hostInURL = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
         return try await connect(to: "\(tls ? "tls" : "tcp")://\(hostInURL):\(port)", options: options)
@@ -216,8 +227,8 @@ public actor CurlMulti {
     ///   ``CurlError`` for URL, connection, proxy and TLS failures, and with
     ///   ``CurlError/Code/notBuiltIn`` when the loaded libcurl is older than 7.86.0;
     ///   `CancellationError` when cancelled.
-    public func connect(to url: String, after request: HTTPRequest,
-                        options: ConnectionOptions = ConnectionOptions()) async throws -> HTTPHandOver {
+    public nonisolated func connect(to url: String, after request: HTTPRequest,
+                                    options: ConnectionOptions = ConnectionOptions()) async throws -> HTTPHandOver {
         let target = try ConnectionTarget(parsing: url)
         guard target.isHTTP else {
             throw CurlError(code: .unsupportedProtocol, message: "'\(url)': an HTTP hand-over needs an http:// or https:// URL")
@@ -225,7 +236,14 @@ public actor CurlMulti {
         guard LoadedCurl.supportsHTTPHandOver else {
             throw CurlError(code: .notBuiltIn, message: "the loaded libcurl \(LoadedCurl.version) cannot hand over a connection after HTTP; 7.86.0 or newer is needed")
         }
-        let (record, info) = try await establish(target, options: options, request: request)
+        try Task.checkCancellation()
+        let record = try prepareConnection(to: target, options: options, request: request)
+        return try await handOver(record)
+    }
+
+    /// Sets up a prepared HTTP hand-over and returns the response with the open connection.
+    private func handOver(_ record: ConnectionRecord) async throws -> HTTPHandOver {
+        let info = try await establish(record)
         let connection = AsyncConnection(multi: self, record: record, info: info)
         let response = record.exchange?.takeUnretainedValue().response
             ?? HTTPResponse(status: 0, statusLine: "", headers: [], body: [])
@@ -239,12 +257,9 @@ public actor CurlMulti {
     /// does when the task prefers a task executor), and the engine runs its event handlers
     /// meanwhile, so a connect that libcurl finished in that window would find no continuation
     /// to resume and would never return.
-    private func establish(_ target: ConnectionTarget, options: ConnectionOptions,
-                           request: HTTPRequest?) async throws -> (ConnectionRecord, ConnectionInfo) {
-        try Task.checkCancellation()
-        let record = try prepareConnection(to: target, options: options, request: request)
+    private func establish(_ record: ConnectionRecord) async throws -> ConnectionInfo {
         let id = record.id
-        let info = try await withTaskCancellationHandler {
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionInfo, any Error>) in
                 // A cancellation that came before this point found nothing to cancel.
                 if let failure = Task.isCancelled ? CancellationError() : start(record) {
@@ -258,7 +273,6 @@ public actor CurlMulti {
         } onCancel: {
             self.onEngineQueue { $0.cancelConnect(id) }
         }
-        return (record, info)
     }
 
     /// Opens a connection, runs `body` with it, and closes it on every way out: return, throw
@@ -343,16 +357,16 @@ public actor CurlMulti {
         }
     }
 
-    /// Creates and configures the easy handle; ``start(_:)`` adds it to the multi handle.
-    private func prepareConnection(to target: ConnectionTarget, options: ConnectionOptions,
-                                   request: HTTPRequest? = nil) throws -> ConnectionRecord {
-        if isShutDown { throw ConnectionError.engineShutDown }
+    /// Creates and configures the easy handle; ``start(_:)`` adds it to the multi handle. Runs
+    /// on the caller's thread: nothing here needs the multi handle, and many concurrent connects
+    /// would otherwise queue for the engine's executor to do it one after the other.
+    private nonisolated func prepareConnection(to target: ConnectionTarget, options: ConnectionOptions,
+                                               request: HTTPRequest? = nil) throws -> ConnectionRecord {
         if let setupError { throw setupError }
-        guard multi != nil, let easy = curl_easy_init() else {
+        guard let easy = curl_easy_init() else {
             throw CurlError(code: .failedInit, message: "curl_easy_init failed")
         }
-        lastConnectionID += 1
-        let id = ConnectionID(rawValue: lastConnectionID)
+        let id = ConnectionID(rawValue: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
         let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
@@ -361,7 +375,6 @@ public actor CurlMulti {
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         do {
-            try joinConnectionCache(record)
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
                                  errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
@@ -373,7 +386,8 @@ public actor CurlMulti {
                                              headerList: &record.headerList)
             }
         } catch {
-            release(record)
+            // Not in a connection cache yet, nor in the multi handle.
+            record.free(emptyConnectionCache: nil)
             throw error
         }
         return record
@@ -404,13 +418,18 @@ public actor CurlMulti {
         }
     }
 
-    /// Adds a prepared connection to the multi handle; `CURLMSG_DONE` completes it. Returns the
-    /// failure, after which the caller releases the record.
+    /// Adds a prepared connection to a connection cache and to the multi handle; `CURLMSG_DONE`
+    /// completes it. Returns the failure, after which the caller releases the record.
     private func start(_ record: ConnectionRecord) -> (any Error)? {
         // Checked again: `shutdown()` may have run while `establish` was suspended.
         if isShutDown { return ConnectionError.engineShutDown }
         guard let multi else {
             return setupError ?? CurlError(code: .failedInit, message: "the engine has no multi handle")
+        }
+        do {
+            try joinConnectionCache(record)
+        } catch {
+            return error
         }
         let added = curlLock.withLock { curl_multi_add_handle(multi, record.easy) }
         guard added == CURLM_OK else {
