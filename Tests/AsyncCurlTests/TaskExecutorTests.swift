@@ -1,5 +1,6 @@
 import AsyncCurl
 import LoopbackServer
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,41 @@ extension AsyncCurlTests {
             // Without the preference the same exchange resumes on Swift's global pool.
             try await ScaleTests.echoCheck(connection, 500)
             #expect(Self.currentThreadName() != "AsyncCurl.ready")
+            await connection.close()
+            #expect(await multi.diagnostics == .idle)
+        }
+
+        /// A task that keeps the thread busy (it yields in a loop, so a job of it is always
+        /// queued) does not starve other connections' wake-ups: between jobs the thread still
+        /// looks at its sockets, without blocking.
+        @Test func aBusyTaskOnTheThreadDoesNotStarveWakeUps() async throws {
+            final class Flag: Sendable {
+                let isSet = Atomic<Bool>(false)
+            }
+            let server = try LoopbackServer(mode: .echo)
+            defer { server.stop() }
+            let multi = CurlMulti()
+            let connection = try await multi.connect(to: server.url)
+            let stop = Flag()
+            let spinning = Flag()
+            let spinner = Task(executorPreference: multi.taskExecutor) { () -> Int in
+                var turns = 0
+                while !stop.isSet.load(ordering: .relaxed) {
+                    spinning.isSet.store(true, ordering: .relaxed)
+                    await Task.yield()
+                    turns += 1
+                }
+                return turns
+            }
+            try await waitUntil("the spinner to run") { spinning.isSet.load(ordering: .relaxed) }
+            // These receives wait in the thread's epoll set while the spinner's job is queued.
+            for index in 0..<20 {
+                let message = Array("while busy \(index)\n".utf8)
+                try await connection.send(message)
+                #expect(try await connection.receive(exactly: message.count, timeout: .seconds(10)) == message)
+            }
+            stop.isSet.store(true, ordering: .relaxed)
+            #expect(await spinner.value > 0)
             await connection.close()
             #expect(await multi.diagnostics == .idle)
         }
