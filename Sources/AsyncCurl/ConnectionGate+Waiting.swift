@@ -19,7 +19,7 @@ extension ConnectionGate {
         if let deadline, deadline.hasPassed { throw ReadinessTimeout() }
         let token = lastToken.wrappingAdd(1, ordering: .relaxed).newValue
         try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 // Runs on the waiting task before it suspends; `park` checks its cancellation.
                 let waiter = ReadinessWaiter(token: token, continuation: continuation, deadline: deadline)
                 switch park(waiter, direction) {
