@@ -1,7 +1,7 @@
 import CCurl
-import Synchronization
-import Dispatch
 import CEpoll
+import Dispatch
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
