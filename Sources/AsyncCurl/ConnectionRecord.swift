@@ -51,8 +51,6 @@ final class ConnectionRecord {
     /// No TLS at any layer (plain target, no HTTPS or environment proxy, no HTTP hand-over), so
     /// once open the gate gets the socket and bytes bypass curl_easy_send/recv.
     let allowsDirectIO: Bool
-    /// What libcurl's open-socket callback saw for this connection (`CURLOPT_OPENSOCKETDATA`).
-    let openedSockets = OpenedSockets()
     init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: PthreadMutex, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id

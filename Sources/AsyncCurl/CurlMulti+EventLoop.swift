@@ -131,14 +131,9 @@ extension CurlMulti {
         var failure: (any Error)?
         let info = curlLock.withLock {
             if result == CURLE_OK {
-                // A plain connect-only connection is still open at CURLMSG_DONE, so the one socket
-                // libcurl opened for it is its socket: no scan of every connection (OpenedSockets).
-                // After an HTTP hand-over the server may have closed it: libcurl knows.
-                if record.exchange == nil, let only = record.openedSockets.onlySocket {
-                    socket = only
-                } else {
-                    _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
-                }
+                // A walk over the connection's cache in libcurl 7.88.1, at most 32 long
+                // (ConnectionCachePool).
+                _ = ac_easy_getinfo_socket(record.easy, CURLINFO_ACTIVESOCKET, &socket)
             }
             if result != CURLE_OK {
                 failure = record.error(result)

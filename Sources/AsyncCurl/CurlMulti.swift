@@ -377,8 +377,7 @@ public actor CurlMulti {
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
-                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
-                                 openedSockets: record.openedSockets)
+                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
             if let request {
                 let exchange = Unmanaged.passRetained(HTTPExchange())
                 record.exchange = exchange

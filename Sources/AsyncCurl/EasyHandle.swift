@@ -33,8 +33,7 @@ struct EasyHandle {
 
     /// Applies everything `connect` needs: CONNECT_ONLY, the URL, and the user's options.
     func configure(target: ConnectionTarget, options: ConnectionOptions, id: ConnectionID,
-                   errorBuffer: UnsafeMutablePointer<CChar>, traceBox: TraceBox?,
-                   openedSockets: OpenedSockets) throws(CurlError) {
+                   errorBuffer: UnsafeMutablePointer<CChar>, traceBox: TraceBox?) throws(CurlError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
         try set(CURLOPT_PRIVATE, pointer: UnsafeMutableRawPointer(bitPattern: UInt(id.rawValue)))
         // Signals cannot be used from a multi-threaded process; the threaded resolver needs none.
@@ -43,11 +42,8 @@ struct EasyHandle {
         try set(CURLOPT_URL, target.curlURL)
         // Only the schemes ConnectionTarget produces, even if a URL were to slip through.
         try set(CURLOPT_PROTOCOLS_STR, "http,https")
-        // Sockets are close-on-exec, so a child process cannot keep a connection open; and they
-        // are counted, so the engine can often skip CURLINFO_ACTIVESOCKET (see OpenedSockets).
-        // The record that owns `openedSockets` outlives the easy handle.
+        // Sockets are close-on-exec, so a child process cannot keep a connection open.
         try check(ac_easy_setopt_opensocketfunction(raw, curlOpenSocketCallback), CURLOPT_OPENSOCKETFUNCTION)
-        try set(CURLOPT_OPENSOCKETDATA, pointer: Unmanaged.passUnretained(openedSockets).toOpaque())
 
         if let timeout = options.connectTimeout {
             try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, timeout.wholeMilliseconds))
@@ -209,15 +205,10 @@ extension Duration {
 }
 
 /// `CURLOPT_OPENSOCKETFUNCTION`: libcurl's own socket creation plus `SOCK_CLOEXEC`; libcurl
-/// makes the socket non-blocking itself afterwards. Records the socket in the connection's
-/// ``OpenedSockets`` (`CURLOPT_OPENSOCKETDATA`).
-private let curlOpenSocketCallback: curl_opensocket_callback = { openedSockets, _, address in
+/// makes the socket non-blocking itself afterwards.
+private let curlOpenSocketCallback: curl_opensocket_callback = { _, _, address in
     guard let address else { return CURL_SOCKET_BAD }
-    let fd = socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
-    if fd >= 0, let openedSockets {
-        Unmanaged<OpenedSockets>.fromOpaque(openedSockets).takeUnretainedValue().opened(fd)
-    }
-    return fd
+    return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
 }
 
 /// libcurl's `CURLOPT_DEBUGFUNCTION`: forwards text and header lines to the connection's handler.
