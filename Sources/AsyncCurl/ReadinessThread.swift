@@ -180,7 +180,8 @@ final class ReadinessThread: @unchecked Sendable {
             _ = Glibc.close(comm)
         }
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
-        var woken: [ConnectionGate?] = []
+        /// The gates the batch's events wake, found under the lock and woken outside it.
+        var woken: [(gate: ConnectionGate, ready: Readiness)] = []
         woken.reserveCapacity(Self.eventBatchSize)
         /// The jobs being run; swapped with the queue's array, so neither is reallocated.
         var batch: [UnownedJob] = []
@@ -207,21 +208,23 @@ final class ReadinessThread: @unchecked Sendable {
                 // network or a user can cause, and the waits it serves could never be woken.
                 guard errno == EINTR else { fatalError("epoll_wait on the engine's readiness set failed: \(String(cString: strerror(errno)))") }
             }
-            let ready = events[..<Int(max(count, 0))]
+            var poked = false
             mutex.withLock {
                 shared.pointee.isAwake = true
-                for event in ready where event.data.fd != wakeEvent {
-                    woken.append(shared.pointee.gate(of: event.data.fd))
+                for event in events[..<Int(max(count, 0))] {
+                    if event.data.fd == wakeEvent {
+                        poked = true
+                    } else if let gate = shared.pointee.gate(of: event.data.fd) {
+                        woken.append((gate, Epoll.readiness(of: event.events)))
+                    }
                 }
             }
-            var gates = woken.makeIterator()
-            for event in ready {
-                if event.data.fd == wakeEvent {
-                    var counter: UInt64 = 0
-                    _ = Glibc.read(wakeEvent, &counter, MemoryLayout<UInt64>.size)
-                } else if let gate = gates.next() ?? nil {
-                    gate.wake(Epoll.readiness(of: event.events))
-                }
+            if poked {
+                var counter: UInt64 = 0
+                _ = Glibc.read(wakeEvent, &counter, MemoryLayout<UInt64>.size)
+            }
+            for (gate, ready) in woken {
+                gate.wake(ready)
             }
             woken.removeAll(keepingCapacity: true)
             // The tasks resumed just now that prefer this thread run here, with no hand-off.
