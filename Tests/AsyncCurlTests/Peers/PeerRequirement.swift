@@ -32,6 +32,13 @@ struct PeerProgram: Sendable, Hashable, CustomStringConvertible {
     static let python3 = PeerProgram("python3", package: "python3", probe: ["-c", "import ssl, selectors"])
     /// IO::Socket::Socks is the one packaged SOCKS4a server implementation that works here
     /// (danted 1.4.2 does not understand SOCKS4a's host names; see Socks4aPeer).
+    static let squid = PeerProgram("squid", package: "squid")
+    static let nginx = PeerProgram("nginx", package: "nginx")
+    static let redis = PeerProgram("redis-server", package: "redis-server")
+    /// A Kerberos KDC and its database tool, for Negotiate (SPNEGO) proxy authentication.
+    static let krb5kdc = PeerProgram("krb5kdc", package: "krb5-kdc")
+    static let kadminLocal = PeerProgram("kadmin.local", package: "krb5-admin-server")
+    static let kinit = PeerProgram("kinit", package: "krb5-user")
     static let perlSocks = PeerProgram("perl", package: "libio-socket-socks-perl", probe: ["-MIO::Socket::Socks", "-e", "1"])
 
     var description: String { executables[0] }
