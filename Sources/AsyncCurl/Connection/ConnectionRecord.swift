@@ -44,6 +44,9 @@ final class ConnectionRecord {
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
+    /// Whether libcurl may cache the connection's TLS sessions (to the peer or to an HTTPS
+    /// proxy) in its connection cache, so that the engine keeps that cache when it empties.
+    var cachesTLSSessions = false
 
     /// What the connection's callers reach without the engine: the in-progress flags, held
     /// bytes, waits and the means to send and receive. Shared with the ``AsyncConnection``.

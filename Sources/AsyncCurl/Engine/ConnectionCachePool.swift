@@ -16,7 +16,8 @@
 /// A value type with no libcurl in it, so its bookkeeping is tested directly: the engine passes
 /// `create` to make a cache and frees the one that ``leave(_:)`` hands back. A new connection
 /// joins a group that has room, most recently opened or left first; a group is freed as soon as
-/// its last connection leaves, so an idle engine holds no cache.
+/// its last connection leaves. (The engine may keep that last cache for the TLS sessions in it,
+/// see ``holdsTLSSessions(_:)`` and `CurlMulti.release`; the pool then no longer counts it.)
 struct ConnectionCachePool<Cache> {
     let capacity: Int
 
@@ -28,6 +29,9 @@ struct ConnectionCachePool<Cache> {
     private var roomIndex: [Int?] = []
     /// Groups without a cache, to reuse before growing the arrays.
     private var unused: [Int] = []
+    /// Whether a connection with a TLS session cache has been in the group since its cache was
+    /// made (see ``markHoldsTLSSessions(_:)``).
+    private var sessionMarks: [Bool] = []
 
     init(capacity: Int) {
         assert(capacity > 0, "a connection cache must have room for a connection")
@@ -56,8 +60,10 @@ struct ConnectionCachePool<Cache> {
             caches.append(cache)
             members.append(0)
             roomIndex.append(nil)
+            sessionMarks.append(false)
         }
         members[group] = 1
+        sessionMarks[group] = false
         if capacity > 1 { addToRoom(group) }
         return (group, cache)
     }
@@ -76,6 +82,16 @@ struct ConnectionCachePool<Cache> {
         }
         if members[group] == capacity - 1 { addToRoom(group) }
         return nil
+    }
+
+    /// Notes that `group`'s cache may hold TLS sessions: a connection that caches them joined it.
+    mutating func markHoldsTLSSessions(_ group: Int) {
+        sessionMarks[group] = true
+    }
+
+    /// Whether a connection that caches TLS sessions has been in `group` since its cache was made.
+    func holdsTLSSessions(_ group: Int) -> Bool {
+        sessionMarks[group]
     }
 
     private mutating func addToRoom(_ group: Int) {

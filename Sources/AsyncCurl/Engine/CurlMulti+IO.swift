@@ -60,8 +60,22 @@ extension CurlMulti {
     }
 
     /// Frees what a record owns; the easy handle must no longer be in the multi handle.
+    ///
+    /// A group's cache that its last connection leaves is freed, unless TLS connections that
+    /// cache sessions were in it: then the engine keeps it (instead of any cache it kept
+    /// before), for the next connection to resume a session from (see
+    /// ``Diagnostics/retainedConnectionCaches``).
     func release(_ record: ConnectionRecord) {
-        let emptyCache = record.connectionCacheGroup.flatMap { connectionCaches.leave($0) }
+        var emptyCache: UnsafeMutableRawPointer?
+        if let group = record.connectionCacheGroup {
+            let holdsSessions = connectionCaches.holdsTLSSessions(group)
+            emptyCache = connectionCaches.leave(group)
+            if let cache = emptyCache, holdsSessions, !isShutDown {
+                // The one kept before goes instead (its easy handles are all gone).
+                emptyCache = resources.retainedConnectionCache
+                resources.retainedConnectionCache = cache
+            }
+        }
         record.connectionCacheGroup = nil
         record.free(emptyConnectionCache: emptyCache)
     }

@@ -347,6 +347,11 @@ public actor CurlMulti {
         for id in Array(connections.keys) {
             close(id, error: .engineShutDown)
         }
+        // No connection will use its TLS sessions any more.
+        if let retained = resources.retainedConnectionCache {
+            resources.retainedConnectionCache = nil
+            curlLock.withLock { _ = curl_share_cleanup(retained) }
+        }
     }
 
     /// Runs `body` on the engine's queue, isolated to the engine. For work that arrives from
@@ -374,6 +379,7 @@ public actor CurlMulti {
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
+        record.cachesTLSSessions = options.reusesTLSSessions && !options.hasNoTLSLayer(for: target)
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
@@ -396,19 +402,29 @@ public actor CurlMulti {
     /// `release` takes it out again.
     private func joinConnectionCache(_ record: ConnectionRecord) throws(CurlError) {
         let (group, cache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
+            // The cache kept for its TLS sessions, if any, is the next one used.
+            if let retained = resources.retainedConnectionCache {
+                resources.retainedConnectionCache = nil
+                return retained
+            }
             guard let share = curl_share_init() else {
                 throw CurlError(code: .failedInit, message: "curl_share_init failed")
             }
             // No lock functions: every libcurl call on the engine's handles, hence on the shares
-            // they use, is made holding `curlLock`.
-            let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_CONNECT.rawValue))
-            guard shared == CURLSHE_OK else {
-                _ = curl_share_cleanup(share)
-                throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+            // they use, is made holding `curlLock`. The TLS session cache goes with the
+            // connection cache because an easy handle has one share only; without it libcurl
+            // keeps sessions per easy handle, that is per connection, and never resumes one.
+            for data in [CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_SSL_SESSION] {
+                let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(data.rawValue))
+                guard shared == CURLSHE_OK else {
+                    _ = curl_share_cleanup(share)
+                    throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+                }
             }
             return share
         }
         record.connectionCacheGroup = group
+        if record.cachesTLSSessions { connectionCaches.markHoldsTLSSessions(group) }
         // Under the lock: the share is shared with connections whose sends and receives run on
         // other threads, and setting it changes the share's count of users.
         let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, cache) }
@@ -462,29 +478,44 @@ public actor CurlMulti {
         public var watchedSockets: Int
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
-        /// libcurl connection caches (share handles) alive: one for every group of up to 32
+        /// libcurl connection caches (share handles) in use: one for every group of up to 32
         /// connecting or open connections, none once all are closed.
         public var connectionCaches: Int
+        /// Connection caches kept with no connection in them, for the TLS sessions they hold:
+        /// 0 or 1. When the last connection of a group that made TLS connections (with
+        /// ``ConnectionOptions/reusesTLSSessions``) closes, the engine keeps that group's cache,
+        /// so the next connection to the same peer resumes its TLS session; the next group
+        /// uses it. ``CurlMulti/shutdown()`` and the engine's release free it.
+        public var retainedConnectionCaches: Int
 
-        /// Creates a set of counts; all zero is an idle engine.
+        /// Creates a set of counts; all zero is an idle engine that has kept no TLS sessions.
         public init(connecting: Int = 0, open: Int = 0, watchedSockets: Int = 0, pendingContinuations: Int = 0,
-                    connectionCaches: Int = 0) {
+                    connectionCaches: Int = 0, retainedConnectionCaches: Int = 0) {
             self.connecting = connecting
             self.open = open
             self.watchedSockets = watchedSockets
             self.pendingContinuations = pendingContinuations
             self.connectionCaches = connectionCaches
+            self.retainedConnectionCaches = retainedConnectionCaches
         }
 
         /// Easy handles alive in this engine: connecting plus open.
         public var easyHandles: Int { connecting + open }
 
+        /// Whether the engine holds nothing for any connection: nothing connecting or open, no
+        /// socket watched, nothing waiting, no connection cache in use. The one connection cache
+        /// an engine may keep for its TLS sessions (``retainedConnectionCaches``) is allowed.
+        public var isIdle: Bool {
+            connecting == 0 && open == 0 && watchedSockets == 0 && pendingContinuations == 0 && connectionCaches == 0
+        }
+
         public var description: String {
-            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations) connectionCaches=\(connectionCaches)"
+            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations) connectionCaches=\(connectionCaches) retainedConnectionCaches=\(retainedConnectionCaches)"
         }
     }
 
-    /// What the engine holds right now. All zero once every connection is closed.
+    /// What the engine holds right now. All zero once every connection is closed, except
+    /// ``Diagnostics/retainedConnectionCaches`` (see ``Diagnostics/isIdle``).
     public var diagnostics: Diagnostics {
         var connecting = 0
         for record in connections.values {
@@ -495,6 +526,7 @@ public actor CurlMulti {
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
                            watchedSockets: interests.count + open.count,
                            pendingContinuations: pendingContinuations + waits,
-                           connectionCaches: connectionCaches.cacheCount)
+                           connectionCaches: connectionCaches.cacheCount,
+                           retainedConnectionCaches: resources.retainedConnectionCache == nil ? 0 : 1)
     }
 }

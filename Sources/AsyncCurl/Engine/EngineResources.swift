@@ -20,6 +20,11 @@ final class EngineResources {
     let timer: DispatchSourceTimer
     let events: UnsafeMutableBufferPointer<epoll_event>
     let receiveBuffer: UnsafeMutableRawBufferPointer
+    /// A connection cache (`CURLSH`) whose last connection has closed, kept for the TLS
+    /// sessions in it so that the next connection to the same peer resumes one; the next
+    /// connection cache the engine needs is this one (see `CurlMulti.release`). Only the actor
+    /// sets it.
+    var retainedConnectionCache: UnsafeMutableRawPointer?
 
     init(multi: UnsafeMutableRawPointer?, curlSocketSource: DispatchSourceRead?, readiness: ReadinessThread?,
          timer: DispatchSourceTimer,
@@ -43,6 +48,10 @@ final class EngineResources {
             _ = ac_multi_setopt_socketfunction(multi, nil)
             _ = ac_multi_setopt_timerfunction(multi, nil)
             curl_multi_cleanup(multi)
+        }
+        if let retainedConnectionCache {
+            // No easy handle uses it: it was kept only once its last connection had closed.
+            _ = curl_share_cleanup(retainedConnectionCache)
         }
         events.deallocate()
         receiveBuffer.deallocate()

@@ -55,6 +55,20 @@ public struct ConnectionOptions: Sendable {
     /// TLS settings for `tls://` and `https://` connections.
     public var tls: TLSOptions = TLSOptions()
 
+    /// Resume TLS sessions (`CURLOPT_SSL_SESSIONID_CACHE`), with the peer and with an HTTPS
+    /// proxy alike (libcurl has one switch for both). On by default.
+    ///
+    /// The engine caches the sessions of its TLS connections and keeps the cache after the
+    /// last connection closes (``CurlMulti/Diagnostics/retainedConnectionCaches``), so that
+    /// connecting again to the same peer, with the same TLS options, resumes the session: an
+    /// abbreviated handshake, without the certificate exchange and its verification
+    /// (``ConnectionInfo/tlsSessionResumed``). libcurl holds up to 8 sessions per cache, the
+    /// latest per peer, and resumes a session only for the same host, port and TLS
+    /// configuration (CA, client certificate, versions, ciphers, curves, verification flags).
+    /// Connections with ``TLSOptions/verifyStatus`` never resume: a resumed handshake carries
+    /// no stapled OCSP response, which libcurl 7.88.1 would reject.
+    public var reusesTLSSessions: Bool = true
+
     /// Disables Nagle's algorithm (`CURLOPT_TCP_NODELAY`), so small writes go out at once.
     /// On by default, as request/response protocols want.
     public var tcpNoDelay: Bool = true

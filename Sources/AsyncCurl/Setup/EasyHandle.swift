@@ -83,6 +83,9 @@ struct EasyHandle {
         }
         try apply(options.tls, TLSOptionNames.peer)
         try apply(options.proxyTLS, TLSOptionNames.proxy)
+        if !options.reusesTLSSessions {
+            try set(CURLOPT_SSL_SESSIONID_CACHE, false)
+        }
 
         if let traceBox {
             try enableTrace(traceBox)
