@@ -172,8 +172,14 @@ public struct ConnectionOptions: Sendable {
     /// (``ConnectionInfo/tlsSessionResumed``). libcurl holds up to 8 sessions per cache, the
     /// latest per peer, and resumes a session only for the same host, port and TLS
     /// configuration (CA, client certificate, versions, ciphers, curves, verification flags).
-    /// Connections with ``TLSOptions/verifyStatus`` never resume: a resumed handshake carries
-    /// no stapled OCSP response, which libcurl 7.88.1 would reject.
+    ///
+    /// With TLS 1.3 the server sends its session tickets after the handshake, and OpenSSL takes
+    /// them in only when it reads: a connection that has received anything has stored its
+    /// ticket (servers send tickets before their own data). One closed without ever receiving
+    /// leaves a ticket only if it had arrived by the read AsyncCurl makes when it attaches the
+    /// connection or the one libcurl makes before its close_notify (usually not, when measured).
+    /// With TLS 1.2 the session is stored at the handshake; a server may still decline it when
+    /// it is offered before the server's own side of the first handshake has finished.
     public var reusesTLSSessions: Bool = true
 
     /// Disables Nagle's algorithm (`CURLOPT_TCP_NODELAY`), so small writes go out at once.

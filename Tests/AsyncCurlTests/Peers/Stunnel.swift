@@ -13,6 +13,11 @@ final class StunnelPeer: Sendable {
         var maximumVersion: String?
         /// If set, a client certificate from this CA is required (`requireCert`, `verifyChain`).
         var clientCAFile: String?
+        /// More lines for the service section, such as `"curves = P-256"`.
+        var serviceOptions: [String] = []
+        /// stunnel's log level: 5 (notice) by default; 6 (info) also logs "previous session
+        /// reused" for each resumed TLS session.
+        var debugLevel = 5
 
         init(certificate: String, key: String, minimumVersion: String? = nil, maximumVersion: String? = nil, clientCAFile: String? = nil) {
             self.certificate = certificate
@@ -45,7 +50,7 @@ final class StunnelPeer: Sendable {
             var lines = [
                 "foreground = yes",
                 "pid =",                  // no pid file
-                "debug = 5",
+                "debug = \(configuration.debugLevel)",
                 "[tls]",
                 "accept = 127.0.0.1:\(port)",
                 "connect = 127.0.0.1:\(targetPort)",
@@ -57,10 +62,16 @@ final class StunnelPeer: Sendable {
             if let clientCA = configuration.clientCAFile {
                 lines += ["CAfile = \(clientCA)", "requireCert = yes", "verifyChain = yes"]
             }
+            lines += configuration.serviceOptions
             let config = try directory.write("stunnel-\(port).conf", lines.joined(separator: "\n") + "\n")
             return try Daemon(name: "stunnel", executable: executable, arguments: [config], logPath: directory.file("stunnel-\(port).log"))
         }
         self.directory = directory
+    }
+
+    /// How many TLS sessions stunnel has resumed so far (needs `debugLevel` 6).
+    var resumedSessions: Int {
+        daemon.logTail(maxCharacters: 1 << 20).split(separator: "\n").filter { $0.contains("previous session reused") }.count
     }
 
     deinit {
