@@ -18,12 +18,13 @@ struct Settings {
     var fanOutConnections = 10_000
     var fanOutSize = 1024
     var tlsBytes = 256 << 20
+    var reconnectCount = 500
     var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue))
     var clients: Set<String> = ["asynccurl", "asynccurl-executor", "posix", "nio", "curlc"]
 
     static let usage = """
-        usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N]
-                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls]
+        usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N] [--reconnects N]
+                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect]
                      [--clients asynccurl,asynccurl-executor,posix,nio,curlc]
         """
 
@@ -44,6 +45,7 @@ struct Settings {
             case "--pingpong": pingPongCount = number(argument)
             case "--fanout": fanOutConnections = number(argument)
             case "--tls-mib": tlsBytes = number(argument) << 20
+            case "--reconnects": reconnectCount = number(argument)
             case "--scenarios": scenarios = Set(value(argument).split(separator: ",").map(String.init))
             case "--clients": clients = Set(value(argument).split(separator: ",").map(String.init))
             case "-h", "--help": print(Self.usage); exit(0)
@@ -64,6 +66,7 @@ func log(_ message: String) {
 
 enum Scenario: String, CaseIterable {
     case bulkUp = "bulk-up", bulkDown = "bulk-down", pingPong = "pingpong", fanOut = "fanout", tls
+    case tlsReconnect = "tls-reconnect"
 }
 
 /// The measured samples: one value per round for each (row, client).
@@ -143,6 +146,7 @@ struct Bench {
                 }
             }
         }
+        results.notes += reconnectNotes(results, client: Report.subject)
         let elapsed = Double(bench_now_ns() - started) / 1e9
         let report = Report(settings: settings, clients: clients.map(\.name), results: results,
                             elapsedSeconds: elapsed, machine: Machine.summary, loadBefore: loadBefore,
@@ -158,6 +162,10 @@ struct Bench {
         defer { bench_trace_marker() }
         let prefix = "round \(round) \(scenario.rawValue) \(name)"
         switch scenario {
+        case .tlsReconnect:
+            // AsyncCurl's own option; the other clients have no session cache to compare.
+            guard let client = client as? AsyncCurlClient, !client.onEngineExecutor else { return }
+            try await runReconnects(client, settings: settings, round: round, into: &results)
         case .bulkUp, .bulkDown, .tls:
             if scenario == .tls, !client.supportsTLS { return }
             let bytes = scenario == .tls ? settings.tlsBytes : settings.bulkBytes

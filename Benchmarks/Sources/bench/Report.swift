@@ -29,6 +29,14 @@ struct Report {
         ("TLS s→c MiB/s", "TLS s→c: throughput MiB/s"),
         ("TLS s→c CPU s/GiB", "TLS s→c: client CPU s/GiB"),
         ("TLS s→c server CPU %", "TLS s→c: server CPU % of a core"),
+        ("TLS 1.3 reconnect full connect µs", "TLS 1.3 reconnect, full handshake: connect µs"),
+        ("TLS 1.3 reconnect resumed connect µs", "TLS 1.3 reconnect, resumed: connect µs"),
+        ("TLS 1.3 reconnect full handshake µs", "TLS 1.3 reconnect, full handshake: TLS µs"),
+        ("TLS 1.3 reconnect resumed handshake µs", "TLS 1.3 reconnect, resumed: TLS µs"),
+        ("TLS 1.2 reconnect full connect µs", "TLS 1.2 reconnect, full handshake: connect µs"),
+        ("TLS 1.2 reconnect resumed connect µs", "TLS 1.2 reconnect, resumed: connect µs"),
+        ("TLS 1.2 reconnect full handshake µs", "TLS 1.2 reconnect, full handshake: TLS µs"),
+        ("TLS 1.2 reconnect resumed handshake µs", "TLS 1.2 reconnect, resumed: TLS µs"),
     ]
 
     enum Goal { case atLeast(Double), atMost(Double) }
@@ -63,7 +71,7 @@ struct Report {
         out.append("")
         out.append("### Medians of \(settings.rounds) interleaved rounds (\(format(elapsedSeconds)) s of measuring)")
         out.append("")
-        out.append("Sizes: bulk \(bytes(settings.bulkBytes)) each way in 64 KiB writes/reads; ping-pong \(settings.pingPongCount) round trips of \(settings.pingPongSize) B after \(settings.pingPongWarmup) untimed; fan-out \(settings.fanOutConnections) connections × \(settings.fanOutSize) B each way; TLS \(bytes(settings.tlsBytes)) server→client. TLS \"POSIX blocking\" is blocking OpenSSL on a blocking socket.")
+        out.append("Sizes: bulk \(bytes(settings.bulkBytes)) each way in 64 KiB writes/reads; ping-pong \(settings.pingPongCount) round trips of \(settings.pingPongSize) B after \(settings.pingPongWarmup) untimed; fan-out \(settings.fanOutConnections) connections × \(settings.fanOutSize) B each way; TLS \(bytes(settings.tlsBytes)) server→client; TLS reconnect \(settings.reconnectCount) connect-receive-close cycles per round and kind (TLS µs = tlsEstablished − connected, per-round medians). TLS \"POSIX blocking\" is blocking OpenSSL on a blocking socket.")
         out.append("")
         var headerCells = ["Scenario / metric"] + clients
         headerCells += others.map { "\(Self.subject) ÷ \($0)" }

@@ -405,7 +405,7 @@ public actor CurlMulti {
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
-        record.cachesTLSSessions = options.reusesTLSSessions && !options.hasNoTLSLayer(for: target)
+        record.cachesTLSSessions = options.cachesTLSSessions && !options.hasNoTLSLayer(for: target)
         record.setup = SetupFacts(target: target, options: options)
         record.logger = logger
         do {

@@ -180,7 +180,17 @@ public struct ConnectionOptions: Sendable {
     /// connection or the one libcurl makes before its close_notify (usually not, when measured).
     /// With TLS 1.2 the session is stored at the handshake; a server may still decline it when
     /// it is offered before the server's own side of the first handshake has finished.
+    ///
+    /// Connections with ``TLSOptions/verifyStatus`` neither store nor resume sessions: a resumed
+    /// handshake carries no stapled OCSP response, and libcurl 7.88.1 then fails the connect
+    /// ("No OCSP response received", ``CurlError/Code/sslInvalidCertificateStatus``).
     public var reusesTLSSessions: Bool = true
+
+    /// Whether libcurl may cache and resume this connection's TLS sessions
+    /// (see ``reusesTLSSessions``).
+    var cachesTLSSessions: Bool {
+        reusesTLSSessions && !tls.verifyStatus
+    }
 
     /// Disables Nagle's algorithm (`CURLOPT_TCP_NODELAY`), so small writes go out at once.
     /// On by default, as request/response protocols want.

@@ -92,7 +92,7 @@ struct EasyHandle {
         }
         try apply(options.tls, TLSOptionNames.peer)
         try apply(options.proxyTLS, TLSOptionNames.proxy)
-        if !options.reusesTLSSessions {
+        if !options.cachesTLSSessions {
             try set(CURLOPT_SSL_SESSIONID_CACHE, false)
         }
         try configureSetup(target: target, options: options, lists: &lists)
