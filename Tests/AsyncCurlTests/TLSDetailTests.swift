@@ -164,7 +164,6 @@ extension AsyncCurlTests {
             }
             #expect(pkcs12?.code == .sslCertificateProblem, "\(String(describing: pkcs12))")
             #expect(pkcs12?.message.contains("error reading PKCS12 file '(memory blob)'") == true, "\(String(describing: pkcs12))")
-            print("GARBAGE", String(describing: key))
             // No bytes at all is refused before anything is set up.
             let empty = await attempt { $0.caCertificates = [] }
             #expect(empty?.code == .badFunctionArgument, "\(String(describing: empty))")

@@ -126,6 +126,24 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        /// A plain connection that takes the kept cache in between keeps it (and its sessions)
+        /// when it closes.
+        @Test(.requires(.openssl, .stunnel))
+        func plainConnectionInBetweenKeepsTheSessions() async throws {
+            let certificates = try TestCertificates.shared()
+            let echo = try LoopbackServer(mode: .echo)
+            defer { echo.stop() }
+            let tls = try await StunnelPeer(sessionPeer(certificates, version: "TLSv1.3"), forwardingTo: echo.port)
+            var options = peerOptions()
+            options.tls.caFile = certificates.caFile
+            let multi = CurlMulti()
+            #expect(try await connectAndEcho(multi, to: tls.url, options: options).tlsSessionResumed == false)
+            try await connectAndEcho(multi, to: echo.url, options: peerOptions())
+            #expect(await multi.diagnostics.retainedConnectionCaches == 1)
+            #expect(try await connectAndEcho(multi, to: tls.url, options: options).tlsSessionResumed == true)
+            #expect(await multi.diagnostics == .idle)
+        }
+
         /// Plain TCP leaves no cache behind: all counts zero, not only `isIdle`.
         @Test func plainConnectionsKeepNoCache() async throws {
             let echo = try LoopbackServer(mode: .echo)

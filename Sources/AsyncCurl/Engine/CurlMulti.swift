@@ -430,10 +430,12 @@ public actor CurlMulti {
     /// Puts the connection's easy handle in a connection cache of its group (`CURLOPT_SHARE`);
     /// `release` takes it out again.
     private func joinConnectionCache(_ record: ConnectionRecord) throws(CurlError) {
+        var reusedRetained = false
         let (group, cache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
             // The cache kept for its TLS sessions, if any, is the next one used.
             if let retained = resources.retainedConnectionCache {
                 resources.retainedConnectionCache = nil
+                reusedRetained = true
                 return retained
             }
             guard let share = curl_share_init() else {
@@ -453,7 +455,8 @@ public actor CurlMulti {
             return share
         }
         record.connectionCacheGroup = group
-        if record.cachesTLSSessions { connectionCaches.markHoldsTLSSessions(group) }
+        // A kept cache still holds its sessions, whoever uses it now.
+        if record.cachesTLSSessions || reusedRetained { connectionCaches.markHoldsTLSSessions(group) }
         // Under the lock: the share is shared with connections whose sends and receives run on
         // other threads, and setting it changes the share's count of users.
         let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, cache) }
