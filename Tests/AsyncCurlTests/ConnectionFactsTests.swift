@@ -156,3 +156,24 @@ struct RecordingLogHandler: LogHandler {
         records.append(.init(level: event.level, message: "\(event.message)", metadata: merged))
     }
 }
+
+extension AsyncCurlTests.ConnectionFactsTests {
+    /// libcurl 7.88.1 offers `h2` by ALPN on every TLS connect and, when the server picks it,
+    /// sends the HTTP/2 preface on a connect-only connection and reads the peer's bytes as
+    /// HTTP/2 frames (found here: the first receive failed with curl error 18). A raw `tls://`
+    /// connection offers no ALPN; an `https://` one offers only `http/1.1`.
+    @Test(.requires(.openssl, .python3))
+    func rawTLSNeverTurnsIntoHTTP2() async throws {
+        let certificates = try TestCertificates.shared()
+        let peer = try await PythonPeer.alpnEcho(certificates.server)
+        var options = peerOptions()
+        options.tls.caFile = certificates.caFile
+        let multi = CurlMulti()
+        try await connectAndEcho(multi, to: "tls://localhost:\(peer.port)", options: options)
+        #expect(try await peer.daemon.waitForLine(startingWith: "ALPN ") == "None")
+        try await connectAndEcho(multi, to: "https://localhost:\(peer.port)", options: options)
+        #expect(await eventually { peer.daemon.logTail().contains("ALPN http/1.1") }, "\(peer.daemon.logTail())")
+        #expect(!peer.daemon.logTail().contains("ALPN h2"))
+        #expect(await multi.diagnostics == .idle)
+    }
+}
