@@ -119,13 +119,18 @@ final class KerberosRealm: Sendable {
         (try? String(contentsOfFile: directory.file("kdc.log"), encoding: .utf8)) ?? ""
     }
 
-    /// Runs `body` with `KRB5_CONFIG` and `KRB5CCNAME` pointing at this realm, then restores
-    /// them. setenv changes the whole process: the test suites run one test at a time.
-    func withClientEnvironment<T>(_ body: () async throws -> T) async rethrows -> T {
+    /// A credential cache that holds no ticket (it does not exist).
+    var emptyCredentialCache: String { "FILE:\(directory.file("no-such-ccache"))" }
+
+    /// Runs `body` with `KRB5_CONFIG` pointing at this realm and `KRB5CCNAME` at
+    /// `credentialCache` (the client's ticket unless told otherwise), then restores both.
+    /// setenv changes the whole process: the test suites run one test at a time. GSS-API reads
+    /// both whenever libcurl starts a Negotiate exchange (MIT krb5 makes a new context each time).
+    func withClientEnvironment<T>(credentialCache cache: String? = nil, _ body: () async throws -> T) async rethrows -> T {
         let names = ["KRB5_CONFIG", "KRB5CCNAME"]
         let saved = names.map { name in getenv(name).map { String(cString: $0) } }
         setenv("KRB5_CONFIG", configFile, 1)
-        setenv("KRB5CCNAME", credentialCache, 1)
+        setenv("KRB5CCNAME", cache ?? credentialCache, 1)
         defer {
             for (name, value) in zip(names, saved) {
                 if let value { setenv(name, value, 1) } else { unsetenv(name) }
