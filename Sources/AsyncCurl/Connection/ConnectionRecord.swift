@@ -51,6 +51,9 @@ final class ConnectionRecord {
     var setup = SetupFacts()
     /// The options' logger, with the connection's number as metadata.
     var logger: Logger?
+    /// TLS runs at some layer (to the peer, or to an `https://` or environment proxy), so the
+    /// socket cannot be half-closed.
+    var hasTLSLayer = false
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
