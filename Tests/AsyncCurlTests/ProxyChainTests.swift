@@ -87,6 +87,27 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        /// Through an https:// proxy the socket carries TLS to the proxy: no half-close.
+        @Test(.requires(.tinyproxy, .stunnel, .openssl))
+        func noHalfCloseThroughAnHTTPSProxy() async throws {
+            let certificates = try TestCertificates.shared()
+            let echo = try LoopbackServer(mode: .echo)
+            defer { echo.stop() }
+            let tinyproxy = try await TinyproxyPeer()
+            let proxyTLS = try await StunnelPeer(.init(certificates.proxy), forwardingTo: tinyproxy.port)
+            var options = peerOptions()
+            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxyTLS.caFile = certificates.proxyCAFile
+            let multi = CurlMulti()
+            try await multi.withConnection(to: echo.url, options: options) { connection in
+                let error = await expectCurlError { try await connection.finishSending() }
+                #expect(error?.code == .unsupportedProtocol && error?.message.contains("https:// proxy") == true, "\(String(describing: error))")
+                // The connection is untouched.
+                try await expectEcho(connection)
+            }
+            #expect(await multi.diagnostics == .idle)
+        }
+
         @Test func noHAProxyHeaderByDefault() async throws {
             let peer = try RecordingPeer()
             defer { peer.stop() }

@@ -407,6 +407,7 @@ public actor CurlMulti {
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         record.cachesTLSSessions = options.cachesTLSSessions && !options.hasNoTLSLayer(for: target)
         record.setup = SetupFacts(target: target, options: options)
+        record.hasTLSLayer = !options.hasNoTLSLayer(for: target)
         record.logger = logger
         do {
             let handle = EasyHandle(raw: easy)
