@@ -4,6 +4,9 @@ import CCurl
 /// through what, and how long each set-up step took. A snapshot taken when the connection was
 /// handed over.
 public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
+    /// The connection's number in its engine, unique while the engine lives: the
+    /// `asynccurl.connection` metadata (`#12`) of ``ConnectionOptions/logger``'s entries.
+    public var connectionNumber: UInt64 = 0
     /// The host the connection was opened to, as written in the URL (without IPv6 brackets).
     public var host: String
     /// The port the connection was opened to, as written in the URL (or the scheme's default).
