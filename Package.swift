@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "AsyncCurl", targets: ["AsyncCurl"]),
     ],
     dependencies: [
+        // Connection events and libcurl's trace for a `Logger` (ConnectionOptions.logger).
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         // Documentation only (`make docs`); nothing links against it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -22,7 +24,7 @@ let package = Package(
         .systemLibrary(name: "CEpoll"),
         .target(
             name: "AsyncCurl",
-            dependencies: ["CCurl", "CEpoll"]
+            dependencies: ["CCurl", "CEpoll", .product(name: "Logging", package: "swift-log")]
         ),
         // A small loopback TCP server used by the tests and by the demo. Not a product.
         .target(

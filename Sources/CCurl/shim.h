@@ -82,4 +82,11 @@ static inline CURLSHcode ac_share_setopt_long(CURLSH *share, CURLSHoption option
     return curl_share_setopt(share, option, value);
 }
 
+// MARK: - Macros Swift cannot import (they cast and shift)
+
+static const unsigned long ac_curlauth_basic = CURLAUTH_BASIC;
+static const unsigned long ac_curlauth_digest = CURLAUTH_DIGEST;
+static const unsigned long ac_curlauth_ntlm = CURLAUTH_NTLM;
+static const unsigned long ac_curlauth_negotiate = CURLAUTH_NEGOTIATE;
+
 #endif

@@ -1,5 +1,9 @@
 import CCurl
 import Dispatch
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Identifies one connection inside its ``CurlMulti``; also stored as the easy handle's
 /// `CURLOPT_PRIVATE` so `CURLMSG_DONE` finds its record.
@@ -41,6 +45,12 @@ final class ConnectionRecord {
     /// uses until the transfer is done.
     var exchange: Unmanaged<HTTPExchange>?
     var headerList: UnsafeMutablePointer<curl_slist>?
+    /// The lists the options gave libcurl (proxy headers, resolve and connect-to entries).
+    var lists = CurlLists()
+    /// What the options asked for, for the connection's info and errors.
+    var setup = SetupFacts()
+    /// The options' logger, with the connection's number as metadata.
+    var logger: Logger?
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
@@ -98,7 +108,40 @@ final class ConnectionRecord {
         if case .connecting = state, let status = EasyHandle(raw: easy).long(CURLINFO_HTTP_CONNECTCODE), status >= 300 {
             proxyStatus = status
         }
-        return channel.error(code, proxyStatus: proxyStatus)
+        var error = channel.error(code, proxyStatus: proxyStatus)
+        if case .connecting = state {
+            explainSetupFailure(&error)
+        }
+        return error
+    }
+
+    /// Adds what the user needs to fix a failed set-up to libcurl's message: the methods a proxy
+    /// that answered 407 offers, and why a Unix socket could not be reached.
+    private func explainSetupFailure(_ error: inout CurlError) {
+        if error.proxyStatusCode == 407 {
+            let offered = AuthMethods(rawValue: UInt(bitPattern: EasyHandle(raw: easy).long(CURLINFO_PROXYAUTH_AVAIL) ?? 0))
+            let offer = offered.isEmpty ? "no method libcurl knows" : "\(offered)"
+            if !setup.hasProxyCredentials {
+                error.message += "; the proxy requires authentication (HTTP 407) and offers \(offer): set proxyUsername and proxyPassword"
+            } else if setup.proxyAuthMethods.intersection(offered).isEmpty, !offered.isEmpty {
+                error.message += "; the proxy requires authentication (HTTP 407) and offers \(offer), but proxyAuthMethods allows only \(setup.proxyAuthMethods): allow one it offers, or .any"
+            } else {
+                error.message += "; the proxy refused the credentials (HTTP 407; it offers \(offer), proxyAuthMethods allows \(setup.proxyAuthMethods))"
+            }
+        }
+        if let path = setup.unixSocket, error.code == .couldNotConnect {
+            let option = setup.unixSocketIsAbstract ? "abstractUnixSocket" : "unixSocketPath"
+            var reason = "nobody accepts connections there"
+            if !setup.unixSocketIsAbstract {
+                var status = stat()
+                if stat(path, &status) != 0 {
+                    reason = String(cString: strerror(errno)).lowercased()
+                } else if status.st_mode & S_IFMT != S_IFSOCK {
+                    reason = "it is not a socket"
+                }
+            }
+            error.message += "; \(option) '\(path)': \(reason)"
+        }
     }
 
     /// Frees what the record owns, once: the easy handle (no longer in the multi handle), its
@@ -120,6 +163,7 @@ final class ConnectionRecord {
         exchange = nil
         curl_slist_free_all(headerList)
         headerList = nil
+        lists.freeAll()
     }
 
     /// The easy handle as callers use it off the engine (``CurlChannel``).
@@ -137,5 +181,15 @@ final class TraceBox {
 
     init(_ handler: (@Sendable (TraceEvent) -> Void)?) {
         self.handler = handler
+    }
+
+    /// What libcurl's trace goes to: the options' trace handler, and the logger when it logs at
+    /// `trace` level. `nil` when neither wants it, so the verbose trace stays off.
+    static func handler(trace: (@Sendable (TraceEvent) -> Void)?, logger: Logger?) -> (@Sendable (TraceEvent) -> Void)? {
+        guard let logger, logger.logLevel <= .trace else { return trace }
+        return { event in
+            trace?(event)
+            logger.trace("\(event)")
+        }
     }
 }

@@ -129,7 +129,7 @@ extension CurlMulti {
         guard case .connecting(let continuation) = record.state else { return }
         var socket: curl_socket_t = -1
         var failure: (any Error)?
-        let info = curlLock.withLock {
+        var info = curlLock.withLock {
             if result == CURLE_OK {
                 // A walk over the connection's cache in libcurl 7.88.1, at most 32 long
                 // (ConnectionCachePool).
@@ -145,13 +145,18 @@ extension CurlMulti {
             } else {
                 record.captureFailuresAfterStaleErrorBuffer()
             }
-            return EasyHandle(raw: record.easy).connectionInfo(for: record.target)
+            return EasyHandle(raw: record.easy).connectionInfo(for: record.target, setup: record.setup)
         }
         if failure == nil {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))
             record.state = .open(socket: socket)
             failure = attach(record)
+        }
+        if failure == nil, info.usesTLS {
+            // Attached again by attach's curl_easy_recv, so libcurl can find the TLS session;
+            // nobody else has the connection yet.
+            curlLock.withLock { EasyHandle(raw: record.easy).addTLSFacts(to: &info) }
         }
         if let failure {
             discard(record)

@@ -45,6 +45,9 @@ extension CurlMulti {
     /// connect's continuation.
     func discard(_ record: ConnectionRecord, waitersThrow error: ConnectionError = .closed) {
         guard connections.removeValue(forKey: record.id) != nil else { return }
+        if case .open = record.state {
+            record.logger?.debug("closed", metadata: error == .closed ? nil : ["asynccurl.reason": "\(error)"])
+        }
         // No direct I/O and no waits from here on; returns once no caller is using the socket,
         // which libcurl closes below.
         record.gate.close(waitersThrow: error)

@@ -1,6 +1,7 @@
 import CCurl
 import CEpoll
 import Dispatch
+import Logging
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -185,8 +186,14 @@ public actor CurlMulti {
         // Parsed on the caller's thread: the engine's executor is what many concurrent connects
         // queue for, so it does only what needs the multi handle.
         try Task.checkCancellation()
-        let target = try ConnectionTarget(parsing: url)
-        let record = try prepareConnection(to: target, options: options)
+        let record: ConnectionRecord
+        do {
+            let target = try ConnectionTarget(parsing: url)
+            record = try prepareConnection(to: target, options: options)
+        } catch {
+            options.logger?.debug("connect failed before any I/O", metadata: ["asynccurl.url": "\(url)", "asynccurl.error": "\(error)"])
+            throw error
+        }
         return try await open(record)
     }
 
@@ -258,6 +265,20 @@ public actor CurlMulti {
     /// meanwhile, so a connect that libcurl finished in that window would find no continuation
     /// to resume and would never return.
     private func establish(_ record: ConnectionRecord) async throws -> ConnectionInfo {
+        let logger = record.logger
+        logger?.debug("connecting", metadata: ["asynccurl.url": "\(record.target.curlURL)"])
+        do {
+            let info = try await establishLogged(record)
+            logger?.debug("connected", metadata: ["asynccurl.info": "\(info)"])
+            return info
+        } catch {
+            logger?.debug("connect failed", metadata: ["asynccurl.error": "\(error)"])
+            throw error
+        }
+    }
+
+    /// ``establish(_:)`` without the logging.
+    private func establishLogged(_ record: ConnectionRecord) async throws -> ConnectionInfo {
         let id = record.id
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionInfo, any Error>) in
@@ -369,15 +390,23 @@ public actor CurlMulti {
         let id = ConnectionID(rawValue: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
         let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
-        let traceBox = options.trace.map { Unmanaged.passRetained(TraceBox($0)) }
+        let logger = options.logger.map { logger -> Logger in
+            var logger = logger
+            logger[metadataKey: "asynccurl.connection"] = "\(id)"
+            return logger
+        }
+        let traceBox = TraceBox.handler(trace: options.trace, logger: logger).map { Unmanaged.passRetained(TraceBox($0)) }
         let gate = ConnectionGate(epoll: readiness?.epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
+        record.setup = SetupFacts(target: target, options: options)
+        record.logger = logger
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
-                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue())
+                                 errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
+                                 lists: &record.lists)
             if let request {
                 let exchange = Unmanaged.passRetained(HTTPExchange())
                 record.exchange = exchange

@@ -104,8 +104,14 @@ extension CurlError {
         public static let badFunctionArgument = Code(CURLE_BAD_FUNCTION_ARGUMENT)
         /// Login to the proxy failed.
         public static let loginDenied = Code(CURLE_LOGIN_DENIED)
-        /// A feature is not built into the loaded libcurl.
+        /// A feature is not built into the loaded libcurl, or an option has no variant for where
+        /// it was set (such as curves for an HTTPS proxy in libcurl 7.88.1).
         public static let notBuiltIn = Code(CURLE_NOT_BUILT_IN)
+        /// The CRL file (``TLSOptions/crlFile``) could not be read.
+        public static let sslCRLBadFile = Code(CURLE_SSL_CRL_BADFILE)
+        /// The peer stapled no OCSP response, or a bad one, while ``TLSOptions/verifyStatus``
+        /// asked for a good one.
+        public static let sslInvalidCertificateStatus = Code(CURLE_SSL_INVALIDCERTSTATUS)
 
         /// libcurl's one-line description of the code (`curl_easy_strerror`).
         public var summary: String {
@@ -132,7 +138,8 @@ extension CurlError {
             .sslPinnedPublicKeyMismatch: "sslPinnedPublicKeyMismatch",
             .sslClientCertificate: "sslClientCertificate", .proxy: "proxy",
             .badFunctionArgument: "badFunctionArgument", .loginDenied: "loginDenied",
-            .notBuiltIn: "notBuiltIn",
+            .notBuiltIn: "notBuiltIn", .sslCRLBadFile: "sslCRLBadFile",
+            .sslInvalidCertificateStatus: "sslInvalidCertificateStatus",
         ]
     }
 }

@@ -23,6 +23,25 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
     public var proxyConnectStatus: Int?
     /// How long the set-up steps took.
     public var timings: Timings
+    /// The Unix domain socket connected to (``ConnectionOptions/unixSocketPath`` or a `unix://`
+    /// URL), or `nil` for TCP. ``ConnectionOptions/abstractUnixSocket`` names show as `@name`.
+    public var unixSocketPath: String?
+    /// The authentication method used with an HTTP or HTTPS proxy, or `nil` when none was
+    /// (no proxy, no credentials, or a SOCKS proxy). With several allowed methods it is the one
+    /// libcurl chose from those the proxy offered (`CURLINFO_PROXYAUTH_AVAIL`).
+    public var proxyAuthMethod: AuthMethods?
+    /// The TLS version to the peer, as OpenSSL names it (`"TLSv1.3"`), or `nil` without TLS
+    /// to the peer.
+    public var tlsVersion: String?
+    /// The TLS cipher suite to the peer, as OpenSSL names it (`"TLS_AES_256_GCM_SHA384"`).
+    public var tlsCipher: String?
+    /// Whether the TLS handshake with the peer resumed an earlier session (an abbreviated
+    /// handshake), or `nil` without TLS to the peer.
+    public var tlsSessionResumed: Bool?
+    /// The peer's certificate chain, the peer's own certificate first, when
+    /// ``ConnectionOptions/collectsPeerCertificates`` is set (`CURLINFO_CERTINFO`); otherwise
+    /// empty.
+    public var peerCertificates: [PeerCertificate] = []
 
     /// Set-up times, each measured from the start of the connect, as libcurl's `*_TIME_T`.
     public struct Timings: Sendable, Hashable {
@@ -43,7 +62,9 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
 
     /// Creates a value; mostly for tests.
     public init(host: String, port: Int, remoteAddress: String?, remotePort: Int?, localAddress: String?,
-                localPort: Int?, usesTLS: Bool, proxyConnectStatus: Int?, timings: Timings) {
+                localPort: Int?, usesTLS: Bool, proxyConnectStatus: Int?, timings: Timings,
+                unixSocketPath: String? = nil, proxyAuthMethod: AuthMethods? = nil, tlsVersion: String? = nil,
+                tlsCipher: String? = nil, tlsSessionResumed: Bool? = nil, peerCertificates: [PeerCertificate] = []) {
         self.host = host
         self.port = port
         self.remoteAddress = remoteAddress
@@ -53,15 +74,25 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
         self.usesTLS = usesTLS
         self.proxyConnectStatus = proxyConnectStatus
         self.timings = timings
+        self.unixSocketPath = unixSocketPath
+        self.proxyAuthMethod = proxyAuthMethod
+        self.tlsVersion = tlsVersion
+        self.tlsCipher = tlsCipher
+        self.tlsSessionResumed = tlsSessionResumed
+        self.peerCertificates = peerCertificates
     }
 
     /// For example `"127.0.0.1:6379 via 127.0.0.1:41234 -> 127.0.0.1:6379, TLS, connected in 0.21 ms"`.
     public var description: String {
         let local = "\(localAddress ?? "?"):\(localPort.map(String.init) ?? "?")"
         let remote = "\(remoteAddress ?? "?"):\(remotePort.map(String.init) ?? "?")"
-        var parts = ["\(host):\(port) via \(local) -> \(remote)"]
-        if usesTLS { parts.append("TLS") }
+        var parts = unixSocketPath.map { ["\(host) via Unix socket \($0)"] } ?? ["\(host):\(port) via \(local) -> \(remote)"]
+        if usesTLS {
+            let details = [tlsVersion, tlsCipher, tlsSessionResumed == true ? "resumed" : nil].compactMap { $0 }
+            parts.append(details.isEmpty ? "TLS" : "TLS (\(details.joined(separator: ", ")))")
+        }
         if let proxyConnectStatus { parts.append("proxy CONNECT \(proxyConnectStatus)") }
+        if let proxyAuthMethod { parts.append("proxy auth \(proxyAuthMethod)") }
         parts.append("connected in \(timings.connected.millisecondsText)")
         if let tls = timings.tlsEstablished { parts.append("TLS done at \(tls.millisecondsText)") }
         return parts.joined(separator: ", ")
@@ -69,11 +100,19 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension EasyHandle {
-    /// Reads the connection facts libcurl recorded during set-up.
-    func connectionInfo(for target: ConnectionTarget) -> ConnectionInfo {
+    /// Reads the connection facts libcurl recorded during set-up. `setup` says what was asked
+    /// for; the TLS session facts are read later (``addTLSFacts(to:)``), once the connection is
+    /// attached to the handle again.
+    func connectionInfo(for target: ConnectionTarget, setup: SetupFacts) -> ConnectionInfo {
         let usesTLS = target.usesTLS
         let appConnect = duration(CURLINFO_APPCONNECT_TIME_T)
-        let connectCode = long(CURLINFO_HTTP_CONNECTCODE)
+        let connectCode = long(CURLINFO_HTTP_CONNECTCODE).flatMap { $0 > 0 ? $0 : nil }
+        var proxyAuthMethod: AuthMethods?
+        if connectCode != nil, let wanted = setup.proxyAuthWanted {
+            let offered = AuthMethods(rawValue: UInt(bitPattern: long(CURLINFO_PROXYAUTH_AVAIL) ?? 0))
+            // One method is sent at once, without asking; of several, libcurl picks from the offer.
+            proxyAuthMethod = AuthMethods.preference.contains(wanted) ? wanted : wanted.pick(from: offered)
+        }
         return ConnectionInfo(
             host: target.host,
             port: target.port,
@@ -82,11 +121,14 @@ extension EasyHandle {
             localAddress: string(CURLINFO_LOCAL_IP),
             localPort: long(CURLINFO_LOCAL_PORT).flatMap { $0 > 0 ? $0 : nil },
             usesTLS: usesTLS,
-            proxyConnectStatus: connectCode.flatMap { $0 > 0 ? $0 : nil },
+            proxyConnectStatus: connectCode,
             timings: ConnectionInfo.Timings(
                 nameLookup: duration(CURLINFO_NAMELOOKUP_TIME_T) ?? .zero,
                 connected: duration(CURLINFO_CONNECT_TIME_T) ?? .zero,
-                tlsEstablished: usesTLS ? appConnect : nil))
+                tlsEstablished: usesTLS ? appConnect : nil),
+            unixSocketPath: setup.unixSocket,
+            proxyAuthMethod: proxyAuthMethod,
+            peerCertificates: setup.collectsPeerCertificates ? peerCertificates() : [])
     }
 
     func long(_ info: CURLINFO) -> Int? {
@@ -116,5 +158,41 @@ extension Duration {
         let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
         let fraction = hundredths % 100
         return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction) ms"
+    }
+}
+
+/// What a connection's options asked for that its ``ConnectionInfo`` and errors report on.
+struct SetupFacts: Sendable {
+    /// The allowed proxy authentication methods.
+    var proxyAuthMethods: AuthMethods = .any
+    /// Whether proxy credentials were given (options or proxy URL).
+    var hasProxyCredentials = false
+    /// The Unix socket connected to, `@name` for an abstract one.
+    var unixSocket: String?
+    /// Whether the Unix socket is in the abstract namespace.
+    var unixSocketIsAbstract = false
+    var collectsPeerCertificates = false
+
+    /// The methods libcurl may use with the proxy, or `nil` when it uses none (no credentials).
+    var proxyAuthWanted: AuthMethods? { hasProxyCredentials ? proxyAuthMethods : nil }
+
+    init() {}
+
+    init(target: ConnectionTarget, options: ConnectionOptions) {
+        proxyAuthMethods = options.proxyAuthMethods
+        let proxyHasUser = options.proxy.map { proxy in
+            // scheme://user:password@host — an '@' before the host's end.
+            let afterScheme = proxy.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false).last ?? proxy[...]
+            let authority = afterScheme.prefix { $0 != "/" }
+            return authority.contains("@")
+        } ?? false
+        hasProxyCredentials = options.proxyUsername != nil || options.proxyPassword != nil || proxyHasUser
+        if let name = options.abstractUnixSocket {
+            unixSocket = "@\(name)"
+            unixSocketIsAbstract = true
+        } else {
+            unixSocket = target.unixSocketPath ?? options.unixSocketPath
+        }
+        collectsPeerCertificates = options.collectsPeerCertificates
     }
 }

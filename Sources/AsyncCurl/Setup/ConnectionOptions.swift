@@ -1,3 +1,5 @@
+import Logging
+
 /// How ``CurlMulti/connect(to:options:)`` sets up a connection: time limits, proxy, TLS and
 /// socket options. Every property maps onto a libcurl option, named in its documentation.
 ///
@@ -47,6 +49,111 @@ public struct ConnectionOptions: Sendable {
     /// The password for ``proxyUsername`` (`CURLOPT_PROXYPASSWORD`).
     public var proxyPassword: String?
 
+    /// The authentication methods libcurl may use with an HTTP or HTTPS proxy
+    /// (`CURLOPT_PROXYAUTH`), when credentials are given.
+    ///
+    /// The default, ``AuthMethods/any``, works with every proxy: libcurl first sends the
+    /// `CONNECT` without credentials, reads the methods the proxy offers in its `407` answer
+    /// (`Proxy-Authenticate`), and answers with the strongest one allowed here (Negotiate, then
+    /// Digest, then NTLM, then Basic). That costs one extra round trip to the proxy on each
+    /// connect. A single method is used at once, without that first round trip:
+    ///
+    /// ```swift
+    /// options.proxy = "http://proxy.corp.example:3128"
+    /// options.proxyUsername = "alice"
+    /// options.proxyPassword = secret
+    /// options.proxyAuthMethods = .digest      // the proxy asks for Digest: answer at once
+    /// ```
+    ///
+    /// Use ``AuthMethods/anySafe`` to never send the password as Basic authentication, which an
+    /// `http://` proxy can read (and anyone on the way to it). ``ConnectionInfo/proxyAuthMethod``
+    /// tells which method was used. A proxy that refuses the credentials fails the connect with
+    /// ``CurlError/proxyStatusCode`` 407. Negotiate (Kerberos via GSS-API) takes the credentials
+    /// from the process's Kerberos ticket cache, not from ``proxyUsername``; give an empty user
+    /// name and password to let it run.
+    public var proxyAuthMethods: AuthMethods = .any
+
+    /// Extra header fields for the `CONNECT` request to an HTTP or HTTPS proxy
+    /// (`CURLOPT_PROXYHEADER`): sent to the proxy only, never to the peer. A field named like one
+    /// of libcurl's own (`Host`, `User-Agent`, `Proxy-Connection`) replaces it; one with an empty
+    /// value removes it.
+    ///
+    /// ```swift
+    /// options.proxyHeaders = [HTTPHeaderField(name: "X-Tenant", value: "blue")]
+    /// ```
+    public var proxyHeaders: [HTTPHeaderField] = []
+
+    /// A SOCKS proxy to go through first, in front of ``proxy`` (`CURLOPT_PRE_PROXY`):
+    /// `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port`. The chain is then
+    /// client → pre-proxy → ``proxy`` → peer; ``proxy`` must be set (an HTTP or HTTPS proxy).
+    ///
+    /// ```swift
+    /// options.preProxy = "socks5h://127.0.0.1:1080"   // e.g. an SSH -D tunnel
+    /// options.proxy = "http://proxy.corp.example:3128"
+    /// ```
+    public var preProxy: String?
+
+    /// Sends an HAProxy PROXY protocol v1 header (`PROXY TCP4 <source> <destination> <ports>`)
+    /// to the peer before anything else (`CURLOPT_HAPROXYPROTOCOL`), for servers behind a load
+    /// balancer that expect one (nginx `listen … proxy_protocol`, HAProxy `accept-proxy`). Off by
+    /// default. libcurl 7.88.1 sends version 1 only.
+    public var haproxyProtocol: Bool = false
+
+    /// Connects to this Unix domain socket instead of the URL's host and port
+    /// (`CURLOPT_UNIX_SOCKET_PATH`); the URL's host still names the peer, so a `tls://` URL
+    /// verifies the certificate for it and sends it as SNI:
+    ///
+    /// ```swift
+    /// options.unixSocketPath = "/run/nginx/tls.sock"
+    /// let connection = try await multi.connect(to: "tls://api.internal:443", options: options)
+    /// ```
+    ///
+    /// For a plain connection, a `unix:///path/to.sock` URL says the same in one place. libcurl
+    /// uses no proxy for a Unix socket. A socket that is missing, or where nobody listens, fails
+    /// the connect with ``CurlError/Code/couldNotConnect`` and a message naming the path.
+    public var unixSocketPath: String?
+
+    /// Like ``unixSocketPath``, but a socket in Linux's abstract namespace
+    /// (`CURLOPT_ABSTRACT_UNIX_SOCKET`): its name without the leading NUL byte, such as
+    /// `"my-service"` for `@my-service`. Takes precedence over ``unixSocketPath``.
+    public var abstractUnixSocket: String?
+
+    /// Host names resolved to the given addresses instead of asking DNS (`CURLOPT_RESOLVE`), as
+    /// curl's `--resolve`: the connection still goes to, verifies TLS for and sends SNI for the
+    /// URL's host.
+    ///
+    /// ```swift
+    /// options.resolve = [ResolveEntry(host: "svc.example.test", port: 8443, addresses: ["127.0.0.1"])]
+    /// let connection = try await multi.connect(to: "tls://svc.example.test:8443", options: options)
+    /// ```
+    public var resolve: [ResolveEntry] = []
+
+    /// Connects to another host and port than the URL's (`CURLOPT_CONNECT_TO`), as curl's
+    /// `--connect-to`, while TLS still verifies and names the URL's host. The first entry that
+    /// matches the URL's host and port applies.
+    public var connectTo: [ConnectToEntry] = []
+
+    /// Which IP versions a host name may resolve to (`CURLOPT_IPRESOLVE`). Default: both.
+    public var ipVersion: IPVersion = .any
+
+    /// How long libcurl waits for the first address family before also trying the other (IPv6
+    /// first, then IPv4) when a name has both (`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS`, RFC 8305).
+    /// `nil` keeps libcurl's 200 ms.
+    public var happyEyeballsTimeout: Duration?
+
+    /// How long a resolved name stays in the engine's DNS cache (`CURLOPT_DNS_CACHE_TIMEOUT`,
+    /// whole seconds; `.zero` disables the cache). `nil` keeps libcurl's 60 seconds.
+    public var dnsCacheTimeout: Duration?
+
+    /// Resolves host names with DNS-over-HTTPS (RFC 8484) instead of the system resolver
+    /// (`CURLOPT_DOH_URL`). See ``DNSOverHTTPS`` for its verification settings.
+    public var dnsOverHTTPS: DNSOverHTTPS?
+
+    /// Records the peer's certificate chain during the TLS handshake (`CURLOPT_CERTINFO`) into
+    /// ``ConnectionInfo/peerCertificates``. Off by default: it costs the text of every
+    /// certificate on every connect.
+    public var collectsPeerCertificates: Bool = false
+
     /// TLS settings for the connection to an `https://` proxy itself (`CURLOPT_PROXY_CAINFO`,
     /// `CURLOPT_PROXY_SSL_VERIFYPEER`, …), separate from ``tls``, which applies to the peer.
     /// Verification is on by default here too.
@@ -82,6 +189,20 @@ public struct ConnectionOptions: Sendable {
     /// matters.
     public var trace: (@Sendable (TraceEvent) -> Void)?
 
+    /// A swift-log `Logger` for the connection's events, each with the metadata
+    /// `asynccurl.connection` (the connection's number, such as `#12`): the connect started
+    /// (`debug`), the connection opened (`debug`, with its ``ConnectionInfo``), failed
+    /// (`debug`, with the ``CurlError``) and closed (`debug`). When the logger's level is `trace`,
+    /// libcurl's verbose trace goes to it as well, at `trace` level (the same lines as ``trace``,
+    /// with the same cost). `nil`, the default, logs nothing.
+    ///
+    /// ```swift
+    /// var logger = Logger(label: "db.connections")
+    /// logger.logLevel = .debug
+    /// options.logger = logger
+    /// ```
+    public var logger: Logger?
+
     /// Options with libcurl's defaults, except: no proxy from the environment, TCP_NODELAY on,
     /// and TLS peer and host verification on.
     public init() {}
@@ -98,98 +219,6 @@ public struct TCPKeepAlive: Sendable, Hashable {
     public init(idle: Duration = .seconds(60), interval: Duration = .seconds(60)) {
         self.idle = idle
         self.interval = interval
-    }
-}
-
-/// TLS settings for `tls://` and `https://` connections (libcurl with OpenSSL).
-public struct TLSOptions: Sendable, Hashable {
-    /// A PEM file of CA certificates to verify the peer with (`CURLOPT_CAINFO`). `nil` uses the
-    /// system's bundle.
-    public var caFile: String?
-
-    /// Verify the peer's certificate chain (`CURLOPT_SSL_VERIFYPEER`). On by default.
-    ///
-    /// - Warning: Turning this off makes the connection open to any man in the middle. Only do it
-    ///   for tests or for peers you reach over an otherwise trusted path.
-    public var verifyPeer: Bool = true
-
-    /// Verify that the certificate is for the host in the URL (`CURLOPT_SSL_VERIFYHOST`).
-    /// On by default.
-    ///
-    /// - Warning: Turning this off accepts a valid certificate for *any* host.
-    public var verifyHost: Bool = true
-
-    /// A PEM client certificate to present (`CURLOPT_SSLCERT`).
-    public var clientCertificateFile: String?
-
-    /// The PEM private key for ``clientCertificateFile`` (`CURLOPT_SSLKEY`).
-    public var clientKeyFile: String?
-
-    /// The pass phrase of an encrypted ``clientKeyFile`` (`CURLOPT_KEYPASSWD`).
-    public var clientKeyPassword: String?
-
-    /// A directory of CA certificates named by their hashes, as `openssl rehash` makes it
-    /// (`CURLOPT_CAPATH`).
-    public var caDirectory: String?
-
-    /// The public key the peer must have (`CURLOPT_PINNEDPUBLICKEY`): a PEM or DER file path,
-    /// or `"sha256//"` followed by the base64 SHA-256 of the DER public key (several may be
-    /// joined with `;`). A mismatch fails with ``CurlError/Code/sslPinnedPublicKeyMismatch``.
-    public var pinnedPublicKey: String?
-
-    /// The oldest TLS version to accept (`CURLOPT_SSLVERSION`). `nil` uses libcurl's default
-    /// (TLS 1.2 with this OpenSSL).
-    public var minimumVersion: TLSVersion?
-
-    /// The newest TLS version to offer (`CURL_SSLVERSION_MAX_*`). `nil` means the newest supported.
-    public var maximumVersion: TLSVersion?
-
-    /// OpenSSL cipher list for TLS 1.2 and older (`CURLOPT_SSL_CIPHER_LIST`), such as
-    /// `"ECDHE-RSA-AES128-GCM-SHA256"`.
-    public var cipherList: String?
-
-    /// TLS 1.3 cipher suites (`CURLOPT_TLS13_CIPHERS`), such as `"TLS_AES_128_GCM_SHA256"`.
-    public var tls13CipherSuites: String?
-
-    /// Default TLS settings: verification on, the system's CA bundle, no client certificate.
-    public init() {}
-}
-
-/// A TLS protocol version, for ``TLSOptions/minimumVersion`` and ``TLSOptions/maximumVersion``.
-public enum TLSVersion: Sendable, Hashable, CaseIterable {
-    /// TLS 1.0 (obsolete; most OpenSSL configurations refuse it).
-    case tls1_0
-    /// TLS 1.1 (obsolete; most OpenSSL configurations refuse it).
-    case tls1_1
-    /// TLS 1.2.
-    case tls1_2
-    /// TLS 1.3.
-    case tls1_3
-}
-
-/// One entry of libcurl's verbose trace, given to ``ConnectionOptions/trace``.
-public struct TraceEvent: Sendable, Hashable, CustomStringConvertible {
-    /// What kind of trace entry this is.
-    public enum Kind: Sendable, Hashable {
-        /// Informational text from libcurl, such as `"Connected to 127.0.0.1 (127.0.0.1) port 80"`.
-        case text
-        /// A header line received, such as a proxy's CONNECT reply.
-        case headerIn
-        /// A header line sent, such as the CONNECT request to a proxy.
-        case headerOut
-    }
-
-    /// The kind of entry.
-    public var kind: Kind
-    /// The entry's text, without its line ending.
-    public var text: String
-
-    public var description: String {
-        switch kind {
-        case .text: return "* \(text)"
-        case .headerIn: return "< \(text)"
-        case .headerOut: return "> \(text)"
-        }
     }
 }
 

@@ -5,6 +5,7 @@ import CCurl
 /// `tcp://host:port` becomes `http://host:port` and `tls://host:port` becomes
 /// `https://host:port`; with `CURLOPT_CONNECT_ONLY` libcurl then stops after TCP (and TLS) and
 /// sends no HTTP. `http://` and `https://` are accepted as they are, with their default ports.
+/// `unix:///path` becomes `http://localhost/` with the path as `CURLOPT_UNIX_SOCKET_PATH`.
 /// Everything is checked here, before any I/O, so a bad URL is a ``CurlError`` at once.
 struct ConnectionTarget: Hashable, Sendable {
     /// The URL handed to `CURLOPT_URL`.
@@ -15,8 +16,10 @@ struct ConnectionTarget: Hashable, Sendable {
     let isHTTP: Bool
     /// The host as written (without IPv6 brackets).
     let host: String
-    /// The port to connect to.
+    /// The port to connect to; 0 for a `unix://` URL.
     let port: Int
+    /// The socket path of a `unix:///path` URL.
+    let unixSocketPath: String?
 
     init(parsing url: String) throws(CurlError) {
         let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
@@ -25,6 +28,23 @@ struct ConnectionTarget: Hashable, Sendable {
         }
         let scheme = parts[0].lowercased()
         let rest = parts[1]
+        if scheme == "unix" {
+            // unix:///path: an empty authority, then the absolute path.
+            guard rest.hasPrefix("/") else {
+                throw CurlError(code: .urlMalformat, message: "'\(url)': a unix:// URL holds an absolute socket path, as in unix:///run/redis.sock")
+            }
+            let path = String(rest)
+            try EasyHandle.checkSocketPath(path, option: "'\(url)'", absolute: true)
+            // libcurl needs a URL; with CURLOPT_UNIX_SOCKET_PATH it connects to the path instead.
+            self.curlURL = "http://localhost/"
+            self.usesTLS = false
+            self.isHTTP = false
+            self.host = "localhost"
+            self.port = 0
+            self.unixSocketPath = path
+            return
+        }
+        self.unixSocketPath = nil
         let curlScheme: String
         let defaultPort: Int?
         switch scheme {
@@ -33,7 +53,7 @@ struct ConnectionTarget: Hashable, Sendable {
         case "http": curlScheme = "http"; defaultPort = 80
         case "https": curlScheme = "https"; defaultPort = 443
         default:
-            throw CurlError(code: .unsupportedProtocol, message: "unsupported scheme '\(scheme)' in '\(url)': use tcp://, tls://, http:// or https://")
+            throw CurlError(code: .unsupportedProtocol, message: "unsupported scheme '\(scheme)' in '\(url)': use tcp://, tls://, http://, https:// or unix://")
         }
         let authorityEnd = rest.firstIndex(where: { (character: Character) -> Bool in
             character == "/" || character == "?" || character == "#"

@@ -27,13 +27,22 @@ struct EasyHandle {
 
     func check(_ code: CURLcode, _ option: CURLoption) throws(CurlError) {
         guard code == CURLE_OK else {
-            throw CurlError(code: CurlError.Code(code), message: "libcurl refused option \(option.rawValue): \(CurlError.Code(code).summary)")
+            throw CurlError(code: CurlError.Code(code), message: "libcurl refused \(Self.name(of: option)): \(CurlError.Code(code).summary)")
         }
+    }
+
+    /// `CURLOPT_<NAME>` as libcurl's option table spells it, or the number.
+    static func name(of option: CURLoption) -> String {
+        guard let entry = curl_easy_option_by_id(option), let name = entry.pointee.name else {
+            return "option \(option.rawValue)"
+        }
+        return "CURLOPT_\(String(cString: name))"
     }
 
     /// Applies everything `connect` needs: CONNECT_ONLY, the URL, and the user's options.
     func configure(target: ConnectionTarget, options: ConnectionOptions, id: ConnectionID,
-                   errorBuffer: UnsafeMutablePointer<CChar>, traceBox: TraceBox?) throws(CurlError) {
+                   errorBuffer: UnsafeMutablePointer<CChar>, traceBox: TraceBox?,
+                   lists: inout CurlLists) throws(CurlError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
         try set(CURLOPT_PRIVATE, pointer: UnsafeMutableRawPointer(bitPattern: UInt(id.rawValue)))
         // Signals cannot be used from a multi-threaded process; the threaded resolver needs none.
@@ -51,7 +60,7 @@ struct EasyHandle {
 
         // An empty proxy string disables the environment's proxy variables (see useEnvironmentProxy).
         if let proxy = options.proxy {
-            try set(CURLOPT_PROXY, proxy)
+            try set(CURLOPT_PROXY, try ProxyURL.checked(proxy, option: "proxy", schemes: ProxyURL.proxySchemes))
         } else if !options.useEnvironmentProxy {
             try set(CURLOPT_PROXY, "")
         }
@@ -83,6 +92,7 @@ struct EasyHandle {
         }
         try apply(options.tls, TLSOptionNames.peer)
         try apply(options.proxyTLS, TLSOptionNames.proxy)
+        try configureSetup(target: target, options: options, lists: &lists)
 
         if let traceBox {
             try enableTrace(traceBox)
@@ -137,46 +147,6 @@ extension EasyHandle {
         if let headerList {
             try set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
         }
-    }
-}
-
-/// The libcurl options one ``TLSOptions`` maps onto: the peer's, or the HTTPS proxy's.
-struct TLSOptionNames {
-    let caInfo, caPath, verifyPeer, verifyHost, certificate, key, keyPassword: CURLoption
-    let pinnedPublicKey, version, cipherList, tls13Ciphers: CURLoption
-
-    static let peer = TLSOptionNames(
-        caInfo: CURLOPT_CAINFO, caPath: CURLOPT_CAPATH, verifyPeer: CURLOPT_SSL_VERIFYPEER,
-        verifyHost: CURLOPT_SSL_VERIFYHOST, certificate: CURLOPT_SSLCERT, key: CURLOPT_SSLKEY,
-        keyPassword: CURLOPT_KEYPASSWD, pinnedPublicKey: CURLOPT_PINNEDPUBLICKEY,
-        version: CURLOPT_SSLVERSION, cipherList: CURLOPT_SSL_CIPHER_LIST, tls13Ciphers: CURLOPT_TLS13_CIPHERS)
-
-    static let proxy = TLSOptionNames(
-        caInfo: CURLOPT_PROXY_CAINFO, caPath: CURLOPT_PROXY_CAPATH, verifyPeer: CURLOPT_PROXY_SSL_VERIFYPEER,
-        verifyHost: CURLOPT_PROXY_SSL_VERIFYHOST, certificate: CURLOPT_PROXY_SSLCERT, key: CURLOPT_PROXY_SSLKEY,
-        keyPassword: CURLOPT_PROXY_KEYPASSWD, pinnedPublicKey: CURLOPT_PROXY_PINNEDPUBLICKEY,
-        version: CURLOPT_PROXY_SSLVERSION, cipherList: CURLOPT_PROXY_SSL_CIPHER_LIST,
-        tls13Ciphers: CURLOPT_PROXY_TLS13_CIPHERS)
-}
-
-extension EasyHandle {
-    func apply(_ tls: TLSOptions, _ names: TLSOptionNames) throws(CurlError) {
-        if let caFile = tls.caFile { try set(names.caInfo, caFile) }
-        if let caDirectory = tls.caDirectory { try set(names.caPath, caDirectory) }
-        try set(names.verifyPeer, tls.verifyPeer)
-        try set(names.verifyHost, tls.verifyHost ? 2 : 0)
-        if let certificate = tls.clientCertificateFile { try set(names.certificate, certificate) }
-        if let key = tls.clientKeyFile { try set(names.key, key) }
-        if let password = tls.clientKeyPassword { try set(names.keyPassword, password) }
-        if let pin = tls.pinnedPublicKey { try set(names.pinnedPublicKey, pin) }
-        if tls.minimumVersion != nil || tls.maximumVersion != nil {
-            // CURLOPT_SSLVERSION holds the minimum in its low bits and the maximum shifted by 16.
-            let minimum = tls.minimumVersion?.curlValue ?? Int(CURL_SSLVERSION_DEFAULT)
-            let maximum = tls.maximumVersion.map { $0.curlValue << 16 } ?? Int(CURL_SSLVERSION_MAX_DEFAULT)
-            try set(names.version, minimum | maximum)
-        }
-        if let ciphers = tls.cipherList { try set(names.cipherList, ciphers) }
-        if let suites = tls.tls13CipherSuites { try set(names.tls13Ciphers, suites) }
     }
 }
 

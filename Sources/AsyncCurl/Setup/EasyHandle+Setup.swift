@@ -1,0 +1,166 @@
+import CCurl
+
+/// The `curl_slist`s a connection's options hand to libcurl, which reads them until the
+/// transfer is done and does not copy them: owned by the connection's record and freed with
+/// its easy handle.
+struct CurlLists {
+    private(set) var lists: [UnsafeMutablePointer<curl_slist>] = []
+
+    /// A new list of `lines`, kept until ``freeAll()``.
+    mutating func make(_ lines: [String], for option: String) throws(CurlError) -> UnsafeMutablePointer<curl_slist> {
+        var list: UnsafeMutablePointer<curl_slist>?
+        for line in lines {
+            guard let appended = curl_slist_append(list, line) else {
+                curl_slist_free_all(list)
+                throw CurlError(code: .outOfMemory, message: "\(option): could not copy '\(line)'")
+            }
+            list = appended
+        }
+        guard let list else {
+            throw CurlError(code: .badFunctionArgument, message: "\(option): empty list")
+        }
+        lists.append(list)
+        return list
+    }
+
+    mutating func freeAll() {
+        for list in lists { curl_slist_free_all(list) }
+        lists = []
+    }
+}
+
+extension EasyHandle {
+    /// The options of "every connection curl can set up": proxy authentication and chains,
+    /// Unix sockets, name resolution, DNS-over-HTTPS, certificate info.
+    func configureSetup(target: ConnectionTarget, options: ConnectionOptions, lists: inout CurlLists) throws(CurlError) {
+        // libcurl's default is Basic only; set it always so the documented default holds.
+        try set(CURLOPT_PROXYAUTH, Int(bitPattern: options.proxyAuthMethods.rawValue))
+        if !options.proxyHeaders.isEmpty {
+            let lines = try options.proxyHeaders.map { (field: HTTPHeaderField) throws(CurlError) -> String in
+                try Self.checkHeaderField(field, option: "proxyHeaders")
+                // "Name;" sends a header with an empty value; "Name:" removes curl's own.
+                return field.value.isEmpty ? "\(field.name):" : "\(field.name): \(field.value)"
+            }
+            try set(CURLOPT_PROXYHEADER, pointer: UnsafeMutableRawPointer(try lists.make(lines, for: "proxyHeaders")))
+            // The default since 7.42.0, set so the headers can never reach the peer.
+            try set(CURLOPT_HEADEROPT, Int(CURLHEADER_SEPARATE))
+        }
+        if let preProxy = options.preProxy {
+            try set(CURLOPT_PRE_PROXY, try ProxyURL.checked(preProxy, option: "preProxy", schemes: ProxyURL.socksSchemes))
+        }
+        if options.haproxyProtocol {
+            try set(CURLOPT_HAPROXYPROTOCOL, true)
+        }
+
+        if let name = options.abstractUnixSocket {
+            try Self.checkSocketPath(name, option: "abstractUnixSocket", absolute: false)
+            try set(CURLOPT_ABSTRACT_UNIX_SOCKET, name)
+        } else if let path = target.unixSocketPath ?? options.unixSocketPath {
+            if let fromURL = target.unixSocketPath, let fromOptions = options.unixSocketPath, fromURL != fromOptions {
+                throw CurlError(code: .badFunctionArgument, message: "unixSocketPath: '\(fromOptions)' differs from the unix:// URL's '\(fromURL)'; give the path once")
+            }
+            try Self.checkSocketPath(path, option: "unixSocketPath", absolute: false)
+            try set(CURLOPT_UNIX_SOCKET_PATH, path)
+        }
+
+        if !options.resolve.isEmpty {
+            let lines = try options.resolve.map { (entry: ResolveEntry) throws(CurlError) in try entry.curlEntry() }
+            try set(CURLOPT_RESOLVE, pointer: UnsafeMutableRawPointer(try lists.make(lines, for: "resolve")))
+        }
+        if !options.connectTo.isEmpty {
+            let lines = try options.connectTo.map { (entry: ConnectToEntry) throws(CurlError) in try entry.curlEntry() }
+            try set(CURLOPT_CONNECT_TO, pointer: UnsafeMutableRawPointer(try lists.make(lines, for: "connectTo")))
+        }
+        switch options.ipVersion {
+        case .any: break
+        case .v4: try set(CURLOPT_IPRESOLVE, Int(CURL_IPRESOLVE_V4))
+        case .v6: try set(CURLOPT_IPRESOLVE, Int(CURL_IPRESOLVE_V6))
+        }
+        if let timeout = options.happyEyeballsTimeout {
+            try set(CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS, max(0, timeout.wholeMilliseconds))
+        }
+        if let timeout = options.dnsCacheTimeout {
+            guard timeout >= .zero else {
+                throw CurlError(code: .badFunctionArgument, message: "dnsCacheTimeout: \(timeout) is negative")
+            }
+            try set(CURLOPT_DNS_CACHE_TIMEOUT, Int(clamping: timeout.components.seconds))
+        }
+        if let doh = options.dnsOverHTTPS {
+            try set(CURLOPT_DOH_URL, try doh.checkedURL())
+            try set(CURLOPT_DOH_SSL_VERIFYPEER, doh.verifyPeer)
+            try set(CURLOPT_DOH_SSL_VERIFYHOST, doh.verifyHost ? 2 : 0)
+            if doh.verifyStatus { try set(CURLOPT_DOH_SSL_VERIFYSTATUS, true) }
+        }
+        if options.collectsPeerCertificates {
+            try set(CURLOPT_CERTINFO, true)
+        }
+    }
+
+    /// A header field libcurl would send as written: a token name, no line breaks.
+    static func checkHeaderField(_ field: HTTPHeaderField, option: String) throws(CurlError) {
+        let nameIsToken = !field.name.isEmpty && field.name.utf8.allSatisfy { byte in
+            byte > 0x20 && byte < 0x7f && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
+        }
+        guard nameIsToken else {
+            throw CurlError(code: .badFunctionArgument, message: "\(option): '\(field.name)' is not a valid header field name")
+        }
+        guard !field.value.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else {
+            throw CurlError(code: .badFunctionArgument, message: "\(option): the value of '\(field.name)' contains a line break")
+        }
+    }
+
+    static func checkSocketPath(_ path: String, option: String, absolute: Bool) throws(CurlError) {
+        guard !path.isEmpty, !path.utf8.contains(0) else {
+            throw CurlError(code: .badFunctionArgument, message: "\(option): '\(path)' is not a socket path")
+        }
+        // sockaddr_un.sun_path holds 108 bytes, with the terminating NUL (or, abstract, the leading one).
+        guard path.utf8.count <= 107 else {
+            throw CurlError(code: .badFunctionArgument, message: "\(option): '\(path)' is longer than a Unix socket address can hold (107 bytes)")
+        }
+        if absolute, !path.hasPrefix("/") {
+            throw CurlError(code: .urlMalformat, message: "\(option): '\(path)' is not an absolute path")
+        }
+    }
+}
+
+/// Proxy URLs checked before libcurl sees them, so a typo is an error naming the option rather
+/// than a confusing failure later.
+enum ProxyURL {
+    static let socksSchemes: Set<String> = ["socks4", "socks4a", "socks5", "socks5h"]
+    static let proxySchemes: Set<String> = socksSchemes.union(["http", "https"])
+
+    /// `url` if it is a proxy URL with one of `schemes` (a URL without a scheme is `http://`, as
+    /// libcurl reads it) and a host. The empty string, which turns proxies off, passes.
+    static func checked(_ url: String, option: String, schemes: Set<String>) throws(CurlError) -> String {
+        if url.isEmpty, option == "proxy" { return url }
+        let parts = url.split(separator: "://", maxSplits: 1, omittingEmptySubsequences: false)
+        let scheme = parts.count == 2 ? parts[0].lowercased() : nil
+        if let scheme, !schemes.contains(scheme) {
+            throw CurlError(code: .unsupportedProtocol, message: "\(option): '\(url)' has the scheme '\(scheme)'; use \(schemes.sorted().map { "\($0)://" }.joined(separator: ", "))")
+        }
+        if scheme == nil, !schemes.contains("http") {
+            throw CurlError(code: .urlMalformat, message: "\(option): '\(url)' has no scheme; use \(schemes.sorted().map { "\($0)://" }.joined(separator: ", "))")
+        }
+        try checkURLWithCurl(scheme == nil ? "http://\(url)" : url, option: option, allowingAnyScheme: true)
+        return url
+    }
+}
+
+/// Lets libcurl's own URL parser check `url`; `allowingAnyScheme` for SOCKS URLs, whose schemes
+/// are no libcurl protocol.
+func checkURLWithCurl(_ url: String, option: String, allowingAnyScheme: Bool = false) throws(CurlError) {
+    guard let handle = curl_url() else {
+        throw CurlError(code: .outOfMemory)
+    }
+    defer { curl_url_cleanup(handle) }
+    let flags = allowingAnyScheme ? UInt32(CURLU_NON_SUPPORT_SCHEME) : 0
+    let result = curl_url_set(handle, CURLUPART_URL, url, flags)
+    guard result == CURLUE_OK else {
+        throw CurlError(code: .urlMalformat, message: "\(option): '\(url)': \(String(cString: curl_url_strerror(result)))")
+    }
+    var host: UnsafeMutablePointer<CChar>?
+    guard curl_url_get(handle, CURLUPART_HOST, &host, 0) == CURLUE_OK, let host else {
+        throw CurlError(code: .urlMalformat, message: "\(option): '\(url)' has no host")
+    }
+    curl_free(host)
+}

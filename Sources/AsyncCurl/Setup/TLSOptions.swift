@@ -1,0 +1,134 @@
+/// TLS settings for `tls://` and `https://` connections (libcurl with OpenSSL).
+public struct TLSOptions: Sendable, Hashable {
+    /// A PEM file of CA certificates to verify the peer with (`CURLOPT_CAINFO`). `nil` uses the
+    /// system's bundle.
+    public var caFile: String?
+
+    /// Verify the peer's certificate chain (`CURLOPT_SSL_VERIFYPEER`). On by default.
+    ///
+    /// - Warning: Turning this off makes the connection open to any man in the middle. Only do it
+    ///   for tests or for peers you reach over an otherwise trusted path.
+    public var verifyPeer: Bool = true
+
+    /// Verify that the certificate is for the host in the URL (`CURLOPT_SSL_VERIFYHOST`).
+    /// On by default.
+    ///
+    /// - Warning: Turning this off accepts a valid certificate for *any* host.
+    public var verifyHost: Bool = true
+
+    /// A PEM client certificate to present (`CURLOPT_SSLCERT`).
+    public var clientCertificateFile: String?
+
+    /// The PEM private key for ``clientCertificateFile`` (`CURLOPT_SSLKEY`).
+    public var clientKeyFile: String?
+
+    /// The pass phrase of an encrypted ``clientKeyFile`` (`CURLOPT_KEYPASSWD`).
+    public var clientKeyPassword: String?
+
+    /// A directory of CA certificates named by their hashes, as `openssl rehash` makes it
+    /// (`CURLOPT_CAPATH`).
+    public var caDirectory: String?
+
+    /// The public key the peer must have (`CURLOPT_PINNEDPUBLICKEY`): a PEM or DER file path,
+    /// or `"sha256//"` followed by the base64 SHA-256 of the DER public key (several may be
+    /// joined with `;`). A mismatch fails with ``CurlError/Code/sslPinnedPublicKeyMismatch``.
+    public var pinnedPublicKey: String?
+
+    /// The oldest TLS version to accept (`CURLOPT_SSLVERSION`). `nil` uses libcurl's default
+    /// (TLS 1.2 with this OpenSSL).
+    public var minimumVersion: TLSVersion?
+
+    /// The newest TLS version to offer (`CURL_SSLVERSION_MAX_*`). `nil` means the newest supported.
+    public var maximumVersion: TLSVersion?
+
+    /// OpenSSL cipher list for TLS 1.2 and older (`CURLOPT_SSL_CIPHER_LIST`), such as
+    /// `"ECDHE-RSA-AES128-GCM-SHA256"`.
+    public var cipherList: String?
+
+    /// TLS 1.3 cipher suites (`CURLOPT_TLS13_CIPHERS`), such as `"TLS_AES_128_GCM_SHA256"`.
+    public var tls13CipherSuites: String?
+
+    /// CA certificates to verify the peer with, from memory: the bytes of a PEM file holding
+    /// one or more certificates (`CURLOPT_CAINFO_BLOB`). Used instead of ``caFile`` and the
+    /// system's bundle.
+    public var caCertificates: [UInt8]?
+
+    /// The client certificate, from memory (`CURLOPT_SSLCERT_BLOB`), in
+    /// ``clientCertificateFormat``. Takes precedence over ``clientCertificateFile``.
+    public var clientCertificate: [UInt8]?
+
+    /// The client certificate's private key, from memory (`CURLOPT_SSLKEY_BLOB`), in
+    /// ``clientKeyFormat``. Takes precedence over ``clientKeyFile``. Not needed with a PKCS#12
+    /// certificate, which holds its key.
+    public var clientKey: [UInt8]?
+
+    /// The format of ``clientCertificateFile`` or ``clientCertificate`` (`CURLOPT_SSLCERTTYPE`).
+    /// For ``CertificateFormat/pkcs12``, ``clientKeyPassword`` is the bundle's password.
+    public var clientCertificateFormat: CertificateFormat = .pem
+
+    /// The format of ``clientKeyFile`` or ``clientKey`` (`CURLOPT_SSLKEYTYPE`).
+    public var clientKeyFormat: KeyFormat = .pem
+
+    /// A PEM file of certificate revocation lists (`CURLOPT_CRLFILE`): a revoked certificate in
+    /// the peer's chain fails the handshake.
+    public var crlFile: String?
+
+    /// The elliptic curves (key-exchange groups) to offer, in order of preference
+    /// (`CURLOPT_SSL_EC_CURVES`), as OpenSSL names them, joined with `:`: `"X25519:P-256"`.
+    public var curves: String?
+
+    /// Requires the peer to staple a valid OCSP response to its certificate, and checks it
+    /// (`CURLOPT_SSL_VERIFYSTATUS`). A missing or bad response fails the connect with
+    /// ``CurlError/Code/sslInvalidCertificateStatus``. Off by default.
+    public var verifyStatus: Bool = false
+
+    /// Default TLS settings: verification on, the system's CA bundle, no client certificate.
+    public init() {}
+}
+
+/// The format of a client certificate, for ``TLSOptions/clientCertificateFormat``.
+public enum CertificateFormat: Sendable, Hashable, CaseIterable {
+    /// PEM text (`-----BEGIN CERTIFICATE-----`).
+    case pem
+    /// Binary DER.
+    case der
+    /// A PKCS#12 (`.p12`, `.pfx`) bundle of the certificate and its key.
+    case pkcs12
+
+    /// The `CURLOPT_SSLCERTTYPE` value.
+    var curlName: String {
+        switch self {
+        case .pem: return "PEM"
+        case .der: return "DER"
+        case .pkcs12: return "P12"
+        }
+    }
+}
+
+/// The format of a private key, for ``TLSOptions/clientKeyFormat``.
+public enum KeyFormat: Sendable, Hashable, CaseIterable {
+    /// PEM text (`-----BEGIN PRIVATE KEY-----` and the like).
+    case pem
+    /// Binary DER.
+    case der
+
+    /// The `CURLOPT_SSLKEYTYPE` value.
+    var curlName: String {
+        switch self {
+        case .pem: return "PEM"
+        case .der: return "DER"
+        }
+    }
+}
+
+/// A TLS protocol version, for ``TLSOptions/minimumVersion`` and ``TLSOptions/maximumVersion``.
+public enum TLSVersion: Sendable, Hashable, CaseIterable {
+    /// TLS 1.0 (obsolete; most OpenSSL configurations refuse it).
+    case tls1_0
+    /// TLS 1.1 (obsolete; most OpenSSL configurations refuse it).
+    case tls1_1
+    /// TLS 1.2.
+    case tls1_2
+    /// TLS 1.3.
+    case tls1_3
+}
