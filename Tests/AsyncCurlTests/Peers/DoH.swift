@@ -45,7 +45,17 @@ final class DoHPeer: Sendable {
 
     /// The HTTP requests so far, as `"POST /dns-query application/dns-message"` or `"GET /dns-query"`.
     var requests: [String] {
-        lines(startingWith: "POST ") + lines(startingWith: "GET ")
+        lines(startingWith: "POST ").map { "POST " + $0 } + lines(startingWith: "GET ").map { "GET " + $0 }
+    }
+
+    /// TCP connections accepted so far (each starts a TLS handshake).
+    var connectionCount: Int {
+        lines(startingWith: "CONNECTION 127.0.0.1").count
+    }
+
+    /// TLS handshakes that failed, with OpenSSL's reason (`"… tlsv1 alert unknown ca …"`).
+    var failedHandshakes: [String] {
+        lines(startingWith: "HANDSHAKE FAILED ")
     }
 
     /// Complete lines of the responder's output that start with `prefix`, without it.
