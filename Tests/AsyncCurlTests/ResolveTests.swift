@@ -144,19 +144,28 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
-        /// `happyEyeballsTimeout`: with `::1` first and nobody there, the IPv4 address is tried
-        /// and connects.
-        @Test func happyEyeballsFallsBackToIPv4() async throws {
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let trace = TraceRecorder()
-            var options = peerOptions(trace: trace)
-            options.resolve = [ResolveEntry(host: "eyeballs.example.test", port: echo.port, addresses: ["::1", "127.0.0.1"])]
-            options.happyEyeballsTimeout = .milliseconds(20)
+        /// `happyEyeballsTimeout`: the name resolves to `::1` first, where connection attempts
+        /// hang, then 127.0.0.1, which answers. libcurl tries IPv6, and starts IPv4 only after
+        /// the happy eyeballs timeout, so the connect takes about that long.
+        @Test(.requires(.python3))
+        func happyEyeballsTimeoutDecidesWhenIPv4IsTried() async throws {
+            let peer = try await HappyEyeballsPeer()
             let multi = CurlMulti()
-            let info = try await connectAndEcho(multi, to: "tcp://eyeballs.example.test:\(echo.port)", options: options)
-            #expect(info.remoteAddress == "127.0.0.1", "\(info)")
-            #expect(trace.contains("Trying [::1]:\(echo.port)"), "\(trace.text)")
+            let url = "tcp://eyeballs.example.test:\(peer.port)"
+            func connect(after timeout: Duration) async throws -> (ConnectionInfo, Duration) {
+                var options = peerOptions()
+                options.resolve = [ResolveEntry(host: "eyeballs.example.test", port: peer.port, addresses: ["::1", "127.0.0.1"])]
+                options.happyEyeballsTimeout = timeout
+                let start = ContinuousClock.now
+                let info = try await connectAndEcho(multi, to: url, options: options)
+                return (info, ContinuousClock.now - start)
+            }
+            let (quick, quickTime) = try await connect(after: .milliseconds(20))
+            let (slow, slowTime) = try await connect(after: .milliseconds(1200))
+            #expect(quick.remoteAddress == "127.0.0.1" && slow.remoteAddress == "127.0.0.1", "\(quick) \(slow)")
+            #expect(quickTime < .milliseconds(800), "20 ms happy eyeballs took \(quickTime)")
+            #expect(slowTime >= .milliseconds(1150), "1200 ms happy eyeballs took only \(slowTime)")
+            print("ResolveTests: happy eyeballs 20 ms -> connected in \(quickTime), 1200 ms -> \(slowTime)")
             #expect(await multi.diagnostics == .idle)
         }
 
