@@ -72,21 +72,33 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
-        /// libcurl 7.88.1 puts `CURLOPT_RESOLVE` entries in the multi handle's DNS cache as
-        /// permanent entries: a later connection of the same engine to the same host and port
-        /// finds them even without `resolve`. Measured here so a change in that shows up.
+        /// libcurl 7.88.1 stores `CURLOPT_RESOLVE` entries as permanent entries of the DNS cache
+        /// in use: in the multi handle's, a later connection of the same engine to that host and
+        /// port would still get the entry's addresses without asking for them. A connection with
+        /// entries has a DNS cache of its own, gone with it.
         @Test(.requires(.stunnel, .openssl))
-        func resolveEntriesStayInTheEnginesDNSCache() async throws {
+        func resolveEntriesDoNotOutliveTheirConnection() async throws {
             let peer = try await ServicePeer()
             defer { peer.stop() }
             var options = peer.options()
             options.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.1"])]
             let multi = CurlMulti()
-            try await connectAndEcho(multi, to: peer.url, options: options)
-            let trace = TraceRecorder()
-            let later = try await connectAndEcho(multi, to: peer.url, options: peer.options(trace: trace))
-            #expect(later.remoteAddress == "127.0.0.1")
-            #expect(trace.contains("Hostname \(Self.name) was found in DNS cache"), "\(trace.text)")
+            let pinned = try await multi.connect(to: peer.url, options: options)
+            try await expectEcho(pinned)
+            #expect(await multi.diagnostics.connectionCaches == 1)
+            // While it is open, as after it closed, other connections do not see its entry.
+            let during = await expectCurlError { _ = try await multi.connect(to: peer.url, options: peer.options()) }
+            #expect(during?.code == .couldNotResolveHost, "\(String(describing: during))")
+            await pinned.close()
+            let after = await expectCurlError { _ = try await multi.connect(to: peer.url, options: peer.options()) }
+            #expect(after?.code == .couldNotResolveHost, "\(String(describing: after))")
+            // Two connections with entries, open at once, each have their own.
+            var other = peer.options()
+            other.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.2"])]
+            let first = try await multi.connect(to: peer.url, options: options)
+            let second = await expectCurlError { _ = try await multi.connect(to: peer.url, options: other) }
+            #expect(second?.code == .couldNotConnect, "127.0.0.2, where nobody listens: \(String(describing: second))")
+            await first.close()
             #expect(await multi.diagnostics == .idle)
         }
 

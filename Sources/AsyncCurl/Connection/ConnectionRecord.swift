@@ -54,6 +54,11 @@ final class ConnectionRecord {
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
+    /// Set instead of a group for a connection with ``ConnectionOptions/resolve`` entries: a
+    /// share of its own holding its connection cache and its DNS cache, so that the entries,
+    /// which libcurl 7.88.1 stores as permanent DNS cache entries, die with the connection
+    /// instead of answering the engine's later connections.
+    var privateCache: UnsafeMutableRawPointer?
 
     /// What the connection's callers reach without the engine: the in-progress flags, held
     /// bytes, waits and the means to send and receive. Shared with the ``AsyncConnection``.

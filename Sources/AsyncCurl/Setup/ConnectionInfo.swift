@@ -174,6 +174,8 @@ struct SetupFacts: Sendable {
     var collectsPeerCertificates = false
     /// The DNS-over-HTTPS server's URL, when names are resolved with it.
     var dnsOverHTTPS: String?
+    /// Whether ``ConnectionOptions/resolve`` has entries.
+    var hasResolveEntries = false
 
     /// The methods libcurl may use with the proxy, or `nil` when it uses none (no credentials).
     var proxyAuthWanted: AuthMethods? { hasProxyCredentials ? proxyAuthMethods : nil }
@@ -197,5 +199,6 @@ struct SetupFacts: Sendable {
         }
         collectsPeerCertificates = options.collectsPeerCertificates
         dnsOverHTTPS = options.dnsOverHTTPS?.url
+        hasResolveEntries = !options.resolve.isEmpty
     }
 }
