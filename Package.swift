@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
         .testTarget(
             name: "AsyncCurlTests",
-            dependencies: ["AsyncCurl", "CCurl", "LoopbackServer"]
+            dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", .product(name: "Logging", package: "swift-log")]
         ),
         // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
         // Depending on the executables makes SwiftPM build them before the tests.

@@ -7,6 +7,7 @@ struct Arguments {
     var connectTimeout: Duration?
     var quitAfter: Duration?
     var verbose = false
+    var halfClose = true
 
     enum Outcome {
         case run(Arguments)
@@ -22,10 +23,14 @@ struct Arguments {
         then copies standard input to the connection and the connection to standard output, both
         at the same time.
 
-        When standard input ends, curlcat stops sending but goes on printing what the peer sends
-        until the peer closes the connection; then it exits. (It does not half-close the
-        connection: libcurl cannot shut down one direction, so the peer is not told that input
-        ended. Use --quit-after with peers that wait for that.)
+        When standard input ends, curlcat half-closes a plain TCP connection (shuts down its
+        sending side, as nc -N does), so the peer reads end of input, and goes on printing what
+        the peer sends until the peer closes the connection; then it exits. Over TLS (tls://) it
+        cannot half-close: libcurl can only end TLS by closing the whole connection, so the peer
+        is not told that input ended. Through a --proxy it does not half-close either: many
+        proxies (tinyproxy among them) then close the whole tunnel at once, dropping what the
+        peer still had to send. In both cases, use --quit-after with peers that wait for the
+        end of input.
 
         options:
           --proxy URL            connect through a proxy: http://[user:password@]host:port (an HTTP
@@ -38,6 +43,8 @@ struct Arguments {
                                  S seconds (a decimal number, such as 2.5)
           -q, --quit-after S     after standard input ends, wait at most S more seconds for the
                                  peer to close, then exit
+          --no-half-close        keep sending open when standard input ends (for peers that
+                                 close at once when they read end of input)
           -v, --verbose          write libcurl's connection trace to standard error
           -h, --help             print this help and exit
 
@@ -88,6 +95,8 @@ struct Arguments {
                 result.quitAfter = duration
             case "-v", "--verbose":
                 result.verbose = true
+            case "--no-half-close":
+                result.halfClose = false
             case "--":
                 positional.append(contentsOf: arguments[(index + 1)...])
                 index = arguments.count

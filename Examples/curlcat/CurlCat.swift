@@ -79,6 +79,14 @@ struct CurlCat {
                 switch ending {
                 case .inputEnded:
                     // Stop sending, keep receiving. With --quit-after, not for ever.
+                    if arguments.halfClose, arguments.proxy == nil {
+                        do {
+                            try await connection.finishSending()
+                        } catch let error as CurlError where error.code == .unsupportedProtocol {
+                            // TLS: the peer cannot be told; keep the connection as it is.
+                            if arguments.verbose { printError("* not half-closed: \(error.message)") }
+                        }
+                    }
                     if let quitAfter = arguments.quitAfter {
                         group.addTask {
                             try await Task.sleep(for: quitAfter)

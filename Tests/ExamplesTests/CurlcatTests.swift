@@ -42,20 +42,22 @@ extension ExamplesTests {
             #expect(trace.contains("proxy CONNECT 200"), "curlcat -v: \(trace)")
         }
 
-        /// Pipes ``payload`` through curlcat to the echo server and checks the echo. curlcat does
-        /// not half-close when its input ends, so the echo server never sees an end of stream:
-        /// stopping the server is what ends curlcat, with status 0.
+        /// Pipes ``payload`` through curlcat to the echo server and checks the echo. Directly,
+        /// curlcat half-closes when its input ends, so the echo server reads end of stream, sends
+        /// the rest and closes: that is what ends curlcat, with status 0, while the server still
+        /// runs. Through a proxy it does not half-close, so stopping the server ends it.
         /// Returns what curlcat wrote to standard error, which must be empty unless `-v` is given.
         @discardableResult
         private func echoPayload(through echo: LoopbackServer, arguments: [String]) throws -> String {
             let curlcat = try ChildProcess(try TestEnvironment.example("curlcat"), arguments, withInput: true)
             defer { curlcat.stop() }
             curlcat.writeInputAndClose(Self.payload)
-            try curlcat.waitForOutput(count: Self.payload.count, timeout: .seconds(120))
-            #expect(!curlcat.hasExited, "input ended, but curlcat keeps listening until the peer closes")
-
-            echo.stop()
-            let status = try curlcat.waitForExit(timeout: .seconds(30))
+            if arguments.contains("--proxy") {
+                try curlcat.waitForOutput(count: Self.payload.count, timeout: .seconds(120))
+                #expect(!curlcat.hasExited, "input ended, but curlcat keeps listening until the peer closes")
+                echo.stop()
+            }
+            let status = try curlcat.waitForExit(timeout: .seconds(120))
             #expect(status == 0, "stderr: \(curlcat.standardErrorText)")
             if !arguments.contains("-v") {
                 #expect(curlcat.standardErrorText.isEmpty)
@@ -65,10 +67,41 @@ extension ExamplesTests {
             return curlcat.standardErrorText
         }
 
+        /// With --no-half-close the echo server never sees an end of stream: curlcat keeps
+        /// listening until the server is stopped.
+        @Test func noHalfCloseKeepsListeningUntilThePeerCloses() throws {
+            let echo = try LoopbackServer(mode: .echo)
+            defer { echo.stop() }
+            let curlcat = try ChildProcess(try TestEnvironment.example("curlcat"), ["--no-half-close", echo.url], withInput: true)
+            defer { curlcat.stop() }
+            curlcat.writeInputAndClose(Array("hello\n".utf8))
+            try curlcat.waitForOutput(count: 6, timeout: .seconds(30))
+            #expect(!curlcat.hasExited, "input ended, but curlcat keeps listening until the peer closes")
+            #expect(echo.openClients == 1)
+            echo.stop()
+            #expect(try curlcat.waitForExit(timeout: .seconds(30)) == 0, "stderr: \(curlcat.standardErrorText)")
+            #expect(curlcat.standardOutputText == "hello\n")
+        }
+
+        /// A peer that answers only at end of input (as `wc -c` would) gets it from the half-close.
+        @Test func halfCloseLetsAPeerThatWaitsForEndOfInputAnswer() throws {
+            let counter = try LoopbackServer(mode: .handler { socket in
+                guard let input = try? socket.readToEnd() else { return }
+                try? socket.write("\(input.count) bytes\n")
+                socket.close()
+            })
+            defer { counter.stop() }
+            let curlcat = try ChildProcess(try TestEnvironment.example("curlcat"), [counter.url], withInput: true)
+            defer { curlcat.stop() }
+            curlcat.writeInputAndClose(Array(repeating: UInt8(ascii: "x"), count: 1000))
+            #expect(try curlcat.waitForExit(timeout: .seconds(30)) == 0, "stderr: \(curlcat.standardErrorText)")
+            #expect(curlcat.standardOutputText == "1000 bytes\n")
+        }
+
         @Test func quitAfterEndsWithoutThePeerClosing() throws {
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
-            let curlcat = try ChildProcess(try TestEnvironment.example("curlcat"), ["--quit-after", "0.2", echo.url], withInput: true)
+            let curlcat = try ChildProcess(try TestEnvironment.example("curlcat"), ["--no-half-close", "--quit-after", "0.2", echo.url], withInput: true)
             defer { curlcat.stop() }
             curlcat.writeInputAndClose(Array("hello\n".utf8))
             let status = try curlcat.waitForExit(timeout: .seconds(30))
@@ -84,7 +117,8 @@ extension ExamplesTests {
             #expect(try curlcat.waitForExit(timeout: .seconds(30)) == 0)
             let help = curlcat.standardOutputText
             for word in ["usage: curlcat", "tcp://HOST:PORT", "tls://HOST:PORT", "--proxy", "--cacert",
-                         "--insecure", "--connect-timeout", "--quit-after", "exit status"] {
+                         "--insecure", "--connect-timeout", "--quit-after", "--no-half-close", "half-closes",
+                         "Over TLS", "exit status"] {
                 #expect(help.contains(word), "--help mentions \(word)")
             }
             #expect(curlcat.standardErrorText.isEmpty)

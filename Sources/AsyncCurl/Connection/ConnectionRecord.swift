@@ -51,6 +51,9 @@ final class ConnectionRecord {
     var setup = SetupFacts()
     /// The options' logger, with the connection's number as metadata.
     var logger: Logger?
+    /// TLS runs at some layer (to the peer, or to an `https://` or environment proxy), so the
+    /// socket cannot be half-closed.
+    var hasTLSLayer = false
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
@@ -133,6 +136,11 @@ final class ConnectionRecord {
                 error.message += "; the proxy requires authentication (HTTP 407) and offers \(offer), but proxyAuthMethods allows only \(setup.proxyAuthMethods): allow one it offers, or .any"
             } else {
                 error.message += "; the proxy refused the credentials (HTTP 407; it offers \(offer), proxyAuthMethods allows \(setup.proxyAuthMethods))"
+                if setup.proxyAuthMethods.pick(from: offered) == .negotiate {
+                    // GSS-API without a ticket sends nothing: libcurl then retries without
+                    // credentials and gets the same 407, indistinguishable from a refused ticket.
+                    error.message += ", or there were none to send: Negotiate takes them from the Kerberos ticket cache (kinit, KRB5CCNAME), not from proxyUsername"
+                }
             }
         }
         if let path = setup.unixSocket, error.code == .couldNotConnect {

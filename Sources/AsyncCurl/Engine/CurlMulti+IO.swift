@@ -16,6 +16,9 @@ extension CurlMulti {
         guard !record.target.usesTLS else {
             throw CurlError(code: .unsupportedProtocol, message: "finishSending() is not possible on a TLS connection: libcurl cannot send close_notify without closing the connection")
         }
+        guard !record.hasTLSLayer else {
+            throw CurlError(code: .unsupportedProtocol, message: "finishSending() is not possible through an https:// proxy: the socket carries TLS to the proxy, which libcurl cannot end without closing the connection")
+        }
         guard let socket = record.socket, try record.gate.finishSending() else { return }
         if Glibc.shutdown(socket, Int32(SHUT_WR)) != 0 {
             throw CurlError(code: .sendError, message: "shutdown(SHUT_WR) failed: \(String(cString: strerror(errno)))")

@@ -403,6 +403,7 @@ public actor CurlMulti {
                                       allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         record.setup = SetupFacts(target: target, options: options)
+        record.hasTLSLayer = !options.hasNoTLSLayer(for: target)
         record.logger = logger
         do {
             let handle = EasyHandle(raw: easy)

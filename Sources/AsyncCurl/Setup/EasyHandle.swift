@@ -51,6 +51,13 @@ struct EasyHandle {
         try set(CURLOPT_URL, target.curlURL)
         // Only the schemes ConnectionTarget produces, even if a URL were to slip through.
         try set(CURLOPT_PROTOCOLS_STR, "http,https")
+        // Never HTTP/2: libcurl 7.88.1 offers h2 by ALPN and, when the server picks it, sends the
+        // HTTP/2 preface on the connect-only connection and reads the peer's bytes as frames.
+        try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        if !target.isHTTP {
+            // A raw tls:// connection speaks no HTTP, so it claims none (ALPN offers nothing).
+            try set(CURLOPT_SSL_ENABLE_ALPN, false)
+        }
         // Sockets are close-on-exec, so a child process cannot keep a connection open.
         try check(ac_easy_setopt_opensocketfunction(raw, curlOpenSocketCallback), CURLOPT_OPENSOCKETFUNCTION)
 

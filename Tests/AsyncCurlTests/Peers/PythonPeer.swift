@@ -9,6 +9,9 @@
 ///   exists). A SOCKS5h proxy resolving `localhost` may pick either address: microsocks connects
 ///   to the first one getaddrinfo returns, ::1 on hosts whose /etc/hosts lists it.
 ///
+/// - `alpnEcho`: a TLS echo server that would choose HTTP/2 by ALPN (`h2`, then `http/1.1`)
+///   and prints `ALPN <protocol it selected, or None>` for every connection.
+///
 /// The server picks its port and prints it, so there is no window in which another process
 /// could take it.
 final class PythonPeer: Sendable {
@@ -18,6 +21,10 @@ final class PythonPeer: Sendable {
 
     static func tlsBurst(_ identity: TestCertificates.Identity, records: Int, size: Int) async throws -> PythonPeer {
         try await PythonPeer(arguments: ["tls-burst", identity.certificate, identity.key, "\(records)", "\(size)"])
+    }
+
+    static func alpnEcho(_ identity: TestCertificates.Identity) async throws -> PythonPeer {
+        try await PythonPeer(arguments: ["alpn-echo", identity.certificate, identity.key])
     }
 
     static func dualStackEcho() async throws -> PythonPeer {
@@ -101,6 +108,18 @@ def burst(context, records, size):
             print(f"burst connection: {error!r}", file=sys.stderr, flush=True)
     return handle
 
+def alpn_echo(context):
+    def handle(connection):
+        connection.settimeout(30)
+        try:
+            with context.wrap_socket(connection, server_side=True) as tls:
+                print(f"ALPN {tls.selected_alpn_protocol()}", flush=True)
+                while data := tls.recv(65536):
+                    tls.sendall(data)
+        except (OSError, ValueError) as error:
+            print(f"alpn connection: {error!r}", file=sys.stderr, flush=True)
+    return handle
+
 mode = sys.argv[1]
 if mode == "echo":
     port, listeners = listen(["::1"])
@@ -111,6 +130,12 @@ elif mode == "tls-burst":
     context.load_cert_chain(certificate, key)
     port, listeners = listen([])
     handler = burst(context, records, size)
+elif mode == "alpn-echo":
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    port, listeners = listen([])
+    handler = alpn_echo(context)
 else:
     raise SystemExit(f"unknown mode {mode}")
 print(f"PORT {port}", flush=True)
