@@ -147,6 +147,27 @@ extension AsyncCurlTests.ResolveTests {
         #expect(await multi.diagnostics == .idle)
     }
 
+    /// With a proxy, DoH resolves the proxy's name; the peer's name goes to the proxy as it is.
+    @Test(.requires(.tinyproxy, .openssl, .python3))
+    func dohResolvesTheProxysName() async throws {
+        let certificates = try TestCertificates.shared()
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let proxy = try await TinyproxyPeer()
+        let doh = try await DoHPeer(certificates.server, records: ["proxy.example.test": ["127.0.0.1"]])
+        var options = peerOptions()
+        options.tls.caFile = certificates.caFile
+        options.proxy = "http://proxy.example.test:\(proxy.port)"
+        options.dnsOverHTTPS = DNSOverHTTPS(url: doh.url)
+        let multi = CurlMulti()
+        let info = try await connectAndEcho(multi, to: "tcp://localhost:\(echo.port)", options: options)
+        #expect(info.proxyConnectStatus == 200)
+        #expect(doh.queries.contains("proxy.example.test A"), "\(doh.queries)")
+        #expect(!doh.queries.contains { $0.hasPrefix("localhost") }, "\(doh.queries)")
+        #expect(await eventually { proxy.requests.contains("CONNECT localhost:\(echo.port) HTTP/1.1") }, "\(proxy.requests)")
+        #expect(await multi.diagnostics == .idle)
+    }
+
     @Test(.requires(.openssl, .python3))
     func dohUnknownNameIsCouldNotResolveHost() async throws {
         let doh = try await Self.responder()
@@ -158,6 +179,34 @@ extension AsyncCurlTests.ResolveTests {
         #expect(error?.code == .couldNotResolveHost, "\(String(describing: error))")
         #expect(error?.message.contains("dnsOverHTTPS") == true, "\(String(describing: error))")
         #expect(doh.queries.contains("nowhere.example.test A"), "\(doh.queries)")
+        #expect(await multi.diagnostics == .idle)
+    }
+
+    /// libcurl's DoH always POSTs; the responder also answers RFC 8484's GET form
+    /// (`?dns=<base64url>`), checked here with an HTTP hand-over.
+    @Test(.requires(.openssl, .python3))
+    func responderAnswersTheGETFormToo() async throws {
+        let doh = try await Self.responder()
+        var query: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+        for label in Self.name.split(separator: ".") {
+            query.append(UInt8(label.utf8.count))
+            query += Array(label.utf8)
+        }
+        query += [0, 0, 1, 0, 1]  // end of name, type A, class IN
+        let encoded = Data(query).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        var options = peerOptions()
+        options.tls.caFile = try TestCertificates.shared().caFile
+        let multi = CurlMulti()
+        let handOver = try await multi.connect(to: "\(doh.url)?dns=\(encoded)", after: HTTPRequest(), options: options)
+        await handOver.connection.close()
+        let answer = handOver.response.body
+        #expect(handOver.response.status == 200)
+        #expect(handOver.response.headers.contains { $0.name.lowercased() == "content-type" && $0.value == "application/dns-message" })
+        #expect(Array(answer.prefix(8)) == [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1], "id, NOERROR, one question, one answer: \(answer)")
+        #expect(Array(answer.suffix(4)) == [127, 0, 0, 1], "\(answer)")
+        #expect(doh.requests.contains("GET /dns-query"), "\(doh.requests)")
         #expect(await multi.diagnostics == .idle)
     }
 
