@@ -157,16 +157,17 @@ extension AsyncCurlTests {
         }
 
         /// `happyEyeballsTimeout`: the name resolves to `::1` first, where connection attempts
-        /// hang, then 127.0.0.1, which answers. libcurl tries IPv6, and starts IPv4 only after
-        /// the happy eyeballs timeout, so the connect takes about that long.
+        /// hang, then 127.0.0.1, which answers. libcurl tries the first address's family (IPv6)
+        /// and starts the other only after the happy eyeballs timeout, so the connect takes
+        /// about that long.
         @Test(.requires(.python3))
         func happyEyeballsTimeoutDecidesWhenIPv4IsTried() async throws {
             let peer = try await HappyEyeballsPeer()
             let multi = CurlMulti()
             let url = "tcp://eyeballs.example.test:\(peer.port)"
-            func connect(after timeout: Duration) async throws -> (ConnectionInfo, Duration) {
+            func connect(after timeout: Duration, addresses: [String] = ["::1", "127.0.0.1"]) async throws -> (ConnectionInfo, Duration) {
                 var options = peerOptions()
-                options.resolve = [ResolveEntry(host: "eyeballs.example.test", port: peer.port, addresses: ["::1", "127.0.0.1"])]
+                options.resolve = [ResolveEntry(host: "eyeballs.example.test", port: peer.port, addresses: addresses)]
                 options.happyEyeballsTimeout = timeout
                 let start = ContinuousClock.now
                 let info = try await connectAndEcho(multi, to: url, options: options)
@@ -177,6 +178,9 @@ extension AsyncCurlTests {
             #expect(quick.remoteAddress == "127.0.0.1" && slow.remoteAddress == "127.0.0.1", "\(quick) \(slow)")
             #expect(quickTime < .milliseconds(800), "20 ms happy eyeballs took \(quickTime)")
             #expect(slowTime >= .milliseconds(1150), "1200 ms happy eyeballs took only \(slowTime)")
+            // The family of the first address goes first, not always IPv6.
+            let (_, ipv4FirstTime) = try await connect(after: .milliseconds(1200), addresses: ["127.0.0.1", "::1"])
+            #expect(ipv4FirstTime < .milliseconds(800), "IPv4 listed first took \(ipv4FirstTime)")
             print("ResolveTests: happy eyeballs 20 ms -> connected in \(quickTime), 1200 ms -> \(slowTime)")
             #expect(await multi.diagnostics == .idle)
         }
