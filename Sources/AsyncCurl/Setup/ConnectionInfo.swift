@@ -175,6 +175,10 @@ struct SetupFacts: Sendable {
     /// Whether the Unix socket is in the abstract namespace.
     var unixSocketIsAbstract = false
     var collectsPeerCertificates = false
+    /// The DNS-over-HTTPS server's URL, when names are resolved with it.
+    var dnsOverHTTPS: String?
+    /// Whether ``ConnectionOptions/resolve`` has entries.
+    var hasResolveEntries = false
 
     /// The methods libcurl may use with the proxy, or `nil` when it uses none (no credentials).
     var proxyAuthWanted: AuthMethods? { hasProxyCredentials ? proxyAuthMethods : nil }
@@ -197,5 +201,7 @@ struct SetupFacts: Sendable {
             unixSocket = target.unixSocketPath ?? options.unixSocketPath
         }
         collectsPeerCertificates = options.collectsPeerCertificates
+        dnsOverHTTPS = options.dnsOverHTTPS?.url
+        hasResolveEntries = !options.resolve.isEmpty
     }
 }
