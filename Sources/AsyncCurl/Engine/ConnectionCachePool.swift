@@ -17,7 +17,7 @@
 /// `create` to make a cache and frees the one that ``leave(_:)`` hands back. A new connection
 /// joins a group that has room, most recently opened or left first; a group is freed as soon as
 /// its last connection leaves. (The engine may keep that last cache for the TLS sessions in it,
-/// see ``holdsTLSSessions(_:)`` and `CurlMulti.release`; the pool then no longer counts it.)
+/// see ``isWorthKeeping(_:)`` and `CurlMulti.release`; the pool then no longer counts it.)
 struct ConnectionCachePool<Cache> {
     let capacity: Int
 
@@ -32,6 +32,9 @@ struct ConnectionCachePool<Cache> {
     /// Whether a connection with a TLS session cache has been in the group since its cache was
     /// made (see ``markHoldsTLSSessions(_:)``).
     private var sessionMarks: [Bool] = []
+    /// Whether a connection whose libcurl transfers leave connections of their own in the cache
+    /// (DNS-over-HTTPS lookups) has been in the group since its cache was made.
+    private var helperMarks: [Bool] = []
 
     init(capacity: Int) {
         assert(capacity > 0, "a connection cache must have room for a connection")
@@ -61,9 +64,11 @@ struct ConnectionCachePool<Cache> {
             members.append(0)
             roomIndex.append(nil)
             sessionMarks.append(false)
+            helperMarks.append(false)
         }
         members[group] = 1
         sessionMarks[group] = false
+        helperMarks[group] = false
         if capacity > 1 { addToRoom(group) }
         return (group, cache)
     }
@@ -89,9 +94,16 @@ struct ConnectionCachePool<Cache> {
         sessionMarks[group] = true
     }
 
-    /// Whether a connection that caches TLS sessions has been in `group` since its cache was made.
-    func holdsTLSSessions(_ group: Int) -> Bool {
-        sessionMarks[group]
+    /// Notes that libcurl may have left connections of its own in `group`'s cache (the HTTPS
+    /// connections of DNS-over-HTTPS lookups, which stay there until the cache is freed).
+    mutating func markHoldsHelperConnections(_ group: Int) {
+        helperMarks[group] = true
+    }
+
+    /// Whether `group`'s cache is worth keeping once empty: it may hold TLS sessions, and no
+    /// connections of libcurl's own that keeping it would keep open.
+    func isWorthKeeping(_ group: Int) -> Bool {
+        sessionMarks[group] && !helperMarks[group]
     }
 
     private mutating func addToRoom(_ group: Int) {

@@ -12,13 +12,16 @@ extension CurlMulti {
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
         /// libcurl connection caches (share handles) in use: one for every group of up to 32
-        /// connecting or open connections, none once all are closed.
+        /// connecting or open connections, plus one for each connection with
+        /// ``ConnectionOptions/resolve`` entries; none once all are closed.
         public var connectionCaches: Int
         /// Connection caches kept with no connection in them, for the TLS sessions they hold:
         /// 0 or 1. When the last connection of a group that made TLS connections (with
         /// ``ConnectionOptions/reusesTLSSessions``) closes, the engine keeps that group's cache,
         /// so the next connection to the same peer resumes its TLS session; the next group
-        /// uses it. ``CurlMulti/shutdown()`` and the engine's release free it.
+        /// uses it. ``CurlMulti/shutdown()`` and the engine's release free it. A group in which
+        /// a connection used ``ConnectionOptions/dnsOverHTTPS`` is never kept: its cache holds
+        /// libcurl's open DoH connections too.
         public var retainedConnectionCaches: Int
 
         /// Creates a set of counts; all zero is an idle engine that has kept no TLS sessions.
@@ -59,7 +62,7 @@ extension CurlMulti {
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
                            watchedSockets: interests.count + open.count,
                            pendingContinuations: pendingContinuations + waits,
-                           connectionCaches: connectionCaches.cacheCount,
+                           connectionCaches: connectionCaches.cacheCount + privateCacheCount,
                            retainedConnectionCaches: resources.retainedConnectionCache == nil ? 0 : 1)
     }
 }

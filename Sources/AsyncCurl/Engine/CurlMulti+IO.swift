@@ -70,19 +70,25 @@ extension CurlMulti {
     /// A group's cache that its last connection leaves is freed, unless TLS connections that
     /// cache sessions were in it: then the engine keeps it (instead of any cache it kept
     /// before), for the next connection to resume a session from (see
-    /// ``Diagnostics/retainedConnectionCaches``).
+    /// ``Diagnostics/retainedConnectionCaches``). Not if a connection used DNS-over-HTTPS:
+    /// libcurl leaves the lookups' HTTPS connections in the cache, open until it is freed.
     func release(_ record: ConnectionRecord) {
         var emptyCache: UnsafeMutableRawPointer?
         if let group = record.connectionCacheGroup {
-            let holdsSessions = connectionCaches.holdsTLSSessions(group)
+            let worthKeeping = connectionCaches.isWorthKeeping(group)
             emptyCache = connectionCaches.leave(group)
-            if let cache = emptyCache, holdsSessions, !isShutDown {
+            if let cache = emptyCache, worthKeeping, !isShutDown {
                 // The one kept before goes instead (its easy handles are all gone).
                 emptyCache = resources.retainedConnectionCache
                 resources.retainedConnectionCache = cache
             }
         }
         record.connectionCacheGroup = nil
+        if let privateCache = record.privateCache {
+            emptyCache = privateCache
+            record.privateCache = nil
+            privateCacheCount -= 1
+        }
         record.free(emptyConnectionCache: emptyCache)
     }
 

@@ -65,6 +65,8 @@ public actor CurlMulti {
     /// connections each (see ``ConnectionCachePool``).
     var connectionCaches = ConnectionCachePool<UnsafeMutableRawPointer>(capacity: CurlMulti.connectionsPerCache)
     static let connectionsPerCache = 32
+    /// Connections with a share of their own (``ConnectionRecord/privateCache``).
+    var privateCacheCount = 0
     /// Suspended connects, for the diagnostics (the connections' gates count their waits).
     var pendingContinuations = 0
     /// Set by ``shutdown()``: no new connections.
@@ -430,40 +432,58 @@ public actor CurlMulti {
 
     /// Puts the connection's easy handle in a connection cache of its group (`CURLOPT_SHARE`);
     /// `release` takes it out again.
+    /// A connection with `resolve` entries gets a share of its own, with its DNS cache in it
+    /// (see ``ConnectionRecord/privateCache``).
     private func joinConnectionCache(_ record: ConnectionRecord) throws(CurlError) {
-        var reusedRetained = false
-        let (group, cache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
-            // The cache kept for its TLS sessions, if any, is the next one used.
-            if let retained = resources.retainedConnectionCache {
-                resources.retainedConnectionCache = nil
-                reusedRetained = true
-                return retained
-            }
-            guard let share = curl_share_init() else {
-                throw CurlError(code: .failedInit, message: "curl_share_init failed")
-            }
-            // No lock functions: every libcurl call on the engine's handles, hence on the shares
-            // they use, is made holding `curlLock`. The TLS session cache goes with the
-            // connection cache because an easy handle has one share only; without it libcurl
-            // keeps sessions per easy handle, that is per connection, and never resumes one.
-            for data in [CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_SSL_SESSION] {
-                let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(data.rawValue))
-                guard shared == CURLSHE_OK else {
-                    _ = curl_share_cleanup(share)
-                    throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+        let cache: UnsafeMutableRawPointer
+        if record.setup.hasResolveEntries {
+            // Its TLS sessions die with it too (libcurl keeps them per easy handle then).
+            cache = try Self.makeShare([CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_DNS])
+            record.privateCache = cache
+            privateCacheCount += 1
+        } else {
+            var reusedRetained = false
+            let (group, groupCache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
+                // The cache kept for its TLS sessions, if any, is the next one used.
+                if let retained = resources.retainedConnectionCache {
+                    resources.retainedConnectionCache = nil
+                    reusedRetained = true
+                    return retained
                 }
+                // The TLS session cache goes with the connection cache because an easy handle
+                // has one share only; without it libcurl keeps sessions per easy handle, that
+                // is per connection, and never resumes one.
+                return try Self.makeShare([CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_SSL_SESSION])
             }
-            return share
+            record.connectionCacheGroup = group
+            // A kept cache still holds its sessions, whoever uses it now.
+            if record.cachesTLSSessions || reusedRetained { connectionCaches.markHoldsTLSSessions(group) }
+            if record.setup.dnsOverHTTPS != nil { connectionCaches.markHoldsHelperConnections(group) }
+            cache = groupCache
         }
-        record.connectionCacheGroup = group
-        // A kept cache still holds its sessions, whoever uses it now.
-        if record.cachesTLSSessions || reusedRetained { connectionCaches.markHoldsTLSSessions(group) }
         // Under the lock: the share is shared with connections whose sends and receives run on
         // other threads, and setting it changes the share's count of users.
         let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, cache) }
         guard result == CURLE_OK else {
             throw CurlError(code: CurlError.Code(result), message: "curl_easy_setopt(CURLOPT_SHARE) failed: \(String(cString: curl_easy_strerror(result)))")
         }
+    }
+
+    /// A share handle (`CURLSH`) sharing `data`.
+    private static func makeShare(_ data: [curl_lock_data]) throws(CurlError) -> UnsafeMutableRawPointer {
+        guard let share = curl_share_init() else {
+            throw CurlError(code: .failedInit, message: "curl_share_init failed")
+        }
+        // No lock functions: every libcurl call on the engine's handles, hence on the shares
+        // they use, is made holding `curlLock`.
+        for kind in data {
+            let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(kind.rawValue))
+            guard shared == CURLSHE_OK else {
+                _ = curl_share_cleanup(share)
+                throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+            }
+        }
+        return share
     }
 
     /// Adds a prepared connection to a connection cache and to the multi handle; `CURLMSG_DONE`

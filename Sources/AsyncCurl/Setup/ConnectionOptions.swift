@@ -144,8 +144,9 @@ public struct ConnectionOptions: Sendable {
     /// Which IP versions a host name may resolve to (`CURLOPT_IPRESOLVE`). Default: both.
     public var ipVersion: IPVersion = .any
 
-    /// How long libcurl waits for the first address family before also trying the other (IPv6
-    /// first, then IPv4) when a name has both (`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS`, RFC 8305).
+    /// How long libcurl waits for the first address family before also trying the other when a
+    /// name has both (`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS`, RFC 8305). libcurl starts with the
+    /// family of the first address (as the resolver, or a ``resolve`` entry, orders them).
     /// `nil` keeps libcurl's 200 ms.
     public var happyEyeballsTimeout: Duration?
 
