@@ -41,9 +41,9 @@ public struct ConnectionOptions: Sendable {
     /// Host names that bypass ``proxy`` (`CURLOPT_NOPROXY`): a comma-separated list, `*` for all.
     public var noProxy: String?
 
-    /// The user name for the proxy (`CURLOPT_PROXYUSERNAME`): Basic authentication for HTTP and
-    /// HTTPS proxies, user name/password authentication for SOCKS5. Credentials in the
-    /// ``proxy`` URL work too; these need no URL-encoding.
+    /// The user name for the proxy (`CURLOPT_PROXYUSERNAME`): for HTTP and HTTPS proxies with
+    /// the method ``proxyAuthMethods`` picks, user name/password authentication for SOCKS5.
+    /// Credentials in the ``proxy`` URL work too; these need no URL-encoding.
     public var proxyUsername: String?
 
     /// The password for ``proxyUsername`` (`CURLOPT_PROXYPASSWORD`).
