@@ -80,7 +80,7 @@ extension AsyncCurlTests {
             var options = peerOptions()
             options.logger = logger
             let multi = CurlMulti()
-            try await connectAndEcho(multi, to: echo.url, options: options)
+            let info = try await connectAndEcho(multi, to: echo.url, options: options)
             _ = await expectCurlError { _ = try await multi.connect(to: "tcp://127.0.0.1:\(try freeLoopbackPort())", options: options) }
 
             let entries = records.entries
@@ -90,6 +90,7 @@ extension AsyncCurlTests {
             let numbers = entries.map { $0.metadata["asynccurl.connection"].map { "\($0)" } ?? "" }
             #expect(numbers[0].hasPrefix("#") && numbers[0] == numbers[1] && numbers[1] == numbers[2], "\(numbers)")
             #expect(numbers[3] != numbers[0] && numbers[3] == numbers[4], "\(numbers)")
+            #expect(numbers[0] == "#\(info.connectionNumber)", "the info names the logged connection")
             #expect(entries[4].metadata["asynccurl.error"].map { "\($0)".contains("couldNotConnect") } == true)
             // At debug level libcurl's verbose trace stays off.
             #expect(!entries.contains { $0.level == .trace })

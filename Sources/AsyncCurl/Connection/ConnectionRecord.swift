@@ -57,6 +57,11 @@ final class ConnectionRecord {
     /// The group whose libcurl connection cache the easy handle uses (`CurlMulti.connectionCaches`);
     /// `nil` until it joins one.
     var connectionCacheGroup: Int?
+    /// Set instead of a group for a connection with ``ConnectionOptions/resolve`` entries: a
+    /// share of its own holding its connection cache and its DNS cache, so that the entries,
+    /// which libcurl 7.88.1 stores as permanent DNS cache entries, die with the connection
+    /// instead of answering the engine's later connections.
+    var privateCache: UnsafeMutableRawPointer?
 
     /// What the connection's callers reach without the engine: the in-progress flags, held
     /// bytes, waits and the means to send and receive. Shared with the ``AsyncConnection``.
@@ -119,7 +124,8 @@ final class ConnectionRecord {
     }
 
     /// Adds what the user needs to fix a failed set-up to libcurl's message: the methods a proxy
-    /// that answered 407 offers, and why a Unix socket could not be reached.
+    /// that answered 407 offers, why a Unix socket could not be reached, and that a name was
+    /// looked up with DNS-over-HTTPS.
     private func explainSetupFailure(_ error: inout CurlError) {
         if error.proxyStatusCode == 407 {
             let offered = AuthMethods(rawValue: UInt(bitPattern: EasyHandle(raw: easy).long(CURLINFO_PROXYAUTH_AVAIL) ?? 0))
@@ -149,6 +155,11 @@ final class ConnectionRecord {
                 }
             }
             error.message += "; \(option) '\(path)': \(reason)"
+        }
+        if let doh = setup.dnsOverHTTPS, error.code == .couldNotResolveHost || error.code == .couldNotResolveProxy {
+            // libcurl 7.88.1 says only "Couldn't resolve host name", for a name the DoH server
+            // does not know and for a DoH request that failed (its TLS verification included).
+            error.message += "; dnsOverHTTPS '\(doh)' gave no address: the name is unknown there, or the DoH request failed (its certificate is verified with the tls CA settings and dnsOverHTTPS.verifyPeer/verifyHost)"
         }
     }
 

@@ -153,6 +153,7 @@ extension CurlMulti {
             record.state = .open(socket: socket)
             failure = attach(record)
         }
+        info.connectionNumber = record.id.rawValue
         if failure == nil, info.usesTLS {
             // Attached again by attach's curl_easy_recv, so libcurl can find the TLS session;
             // nobody else has the connection yet.

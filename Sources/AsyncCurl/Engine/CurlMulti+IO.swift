@@ -67,8 +67,13 @@ extension CurlMulti {
 
     /// Frees what a record owns; the easy handle must no longer be in the multi handle.
     func release(_ record: ConnectionRecord) {
-        let emptyCache = record.connectionCacheGroup.flatMap { connectionCaches.leave($0) }
+        var emptyCache = record.connectionCacheGroup.flatMap { connectionCaches.leave($0) }
         record.connectionCacheGroup = nil
+        if let privateCache = record.privateCache {
+            emptyCache = privateCache
+            record.privateCache = nil
+            privateCacheCount -= 1
+        }
         record.free(emptyConnectionCache: emptyCache)
     }
 

@@ -65,6 +65,8 @@ public actor CurlMulti {
     /// connections each (see ``ConnectionCachePool``).
     var connectionCaches = ConnectionCachePool<UnsafeMutableRawPointer>(capacity: CurlMulti.connectionsPerCache)
     static let connectionsPerCache = 32
+    /// Connections with a share of their own (``ConnectionRecord/privateCache``).
+    var privateCacheCount = 0
     /// Suspended connects, for the diagnostics (the connections' gates count their waits).
     var pendingContinuations = 0
     /// Set by ``shutdown()``: no new connections.
@@ -424,27 +426,42 @@ public actor CurlMulti {
 
     /// Puts the connection's easy handle in a connection cache of its group (`CURLOPT_SHARE`);
     /// `release` takes it out again.
+    /// A connection with `resolve` entries gets a share of its own, with its DNS cache in it
+    /// (see ``ConnectionRecord/privateCache``).
     private func joinConnectionCache(_ record: ConnectionRecord) throws(CurlError) {
-        let (group, cache) = try connectionCaches.join { () throws(CurlError) -> UnsafeMutableRawPointer in
-            guard let share = curl_share_init() else {
-                throw CurlError(code: .failedInit, message: "curl_share_init failed")
-            }
-            // No lock functions: every libcurl call on the engine's handles, hence on the shares
-            // they use, is made holding `curlLock`.
-            let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(CURL_LOCK_DATA_CONNECT.rawValue))
-            guard shared == CURLSHE_OK else {
-                _ = curl_share_cleanup(share)
-                throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
-            }
-            return share
+        let cache: UnsafeMutableRawPointer
+        if record.setup.hasResolveEntries {
+            cache = try Self.makeShare([CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_DNS])
+            record.privateCache = cache
+            privateCacheCount += 1
+        } else {
+            let (group, groupCache) = try connectionCaches.join { () throws(CurlError) in try Self.makeShare([CURL_LOCK_DATA_CONNECT]) }
+            record.connectionCacheGroup = group
+            cache = groupCache
         }
-        record.connectionCacheGroup = group
         // Under the lock: the share is shared with connections whose sends and receives run on
         // other threads, and setting it changes the share's count of users.
         let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, cache) }
         guard result == CURLE_OK else {
             throw CurlError(code: CurlError.Code(result), message: "curl_easy_setopt(CURLOPT_SHARE) failed: \(String(cString: curl_easy_strerror(result)))")
         }
+    }
+
+    /// A share handle (`CURLSH`) sharing `data`.
+    private static func makeShare(_ data: [curl_lock_data]) throws(CurlError) -> UnsafeMutableRawPointer {
+        guard let share = curl_share_init() else {
+            throw CurlError(code: .failedInit, message: "curl_share_init failed")
+        }
+        // No lock functions: every libcurl call on the engine's handles, hence on the shares
+        // they use, is made holding `curlLock`.
+        for kind in data {
+            let shared = ac_share_setopt_long(share, CURLSHOPT_SHARE, Int(kind.rawValue))
+            guard shared == CURLSHE_OK else {
+                _ = curl_share_cleanup(share)
+                throw CurlError(code: .failedInit, message: "curl_share_setopt(CURLSHOPT_SHARE) failed: \(String(cString: curl_share_strerror(shared)))")
+            }
+        }
+        return share
     }
 
     /// Adds a prepared connection to a connection cache and to the multi handle; `CURLMSG_DONE`
@@ -493,7 +510,8 @@ public actor CurlMulti {
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
         /// libcurl connection caches (share handles) alive: one for every group of up to 32
-        /// connecting or open connections, none once all are closed.
+        /// connecting or open connections, plus one for each connection with
+        /// ``ConnectionOptions/resolve`` entries; none once all are closed.
         public var connectionCaches: Int
 
         /// Creates a set of counts; all zero is an idle engine.
@@ -525,6 +543,6 @@ public actor CurlMulti {
         return Diagnostics(connecting: connecting, open: connections.count - connecting,
                            watchedSockets: interests.count + open.count,
                            pendingContinuations: pendingContinuations + waits,
-                           connectionCaches: connectionCaches.cacheCount)
+                           connectionCaches: connectionCaches.cacheCount + privateCacheCount)
     }
 }

@@ -4,6 +4,9 @@ import CCurl
 /// through what, and how long each set-up step took. A snapshot taken when the connection was
 /// handed over.
 public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
+    /// The connection's number in its engine, unique while the engine lives: the
+    /// `asynccurl.connection` metadata (`#12`) of ``ConnectionOptions/logger``'s entries.
+    public var connectionNumber: UInt64 = 0
     /// The host the connection was opened to, as written in the URL (without IPv6 brackets).
     public var host: String
     /// The port the connection was opened to, as written in the URL (or the scheme's default).
@@ -172,6 +175,10 @@ struct SetupFacts: Sendable {
     /// Whether the Unix socket is in the abstract namespace.
     var unixSocketIsAbstract = false
     var collectsPeerCertificates = false
+    /// The DNS-over-HTTPS server's URL, when names are resolved with it.
+    var dnsOverHTTPS: String?
+    /// Whether ``ConnectionOptions/resolve`` has entries.
+    var hasResolveEntries = false
 
     /// The methods libcurl may use with the proxy, or `nil` when it uses none (no credentials).
     var proxyAuthWanted: AuthMethods? { hasProxyCredentials ? proxyAuthMethods : nil }
@@ -194,5 +201,7 @@ struct SetupFacts: Sendable {
             unixSocket = target.unixSocketPath ?? options.unixSocketPath
         }
         collectsPeerCertificates = options.collectsPeerCertificates
+        dnsOverHTTPS = options.dnsOverHTTPS?.url
+        hasResolveEntries = !options.resolve.isEmpty
     }
 }

@@ -68,9 +68,17 @@ public struct ConnectionOptions: Sendable {
     /// Use ``AuthMethods/anySafe`` to never send the password as Basic authentication, which an
     /// `http://` proxy can read (and anyone on the way to it). ``ConnectionInfo/proxyAuthMethod``
     /// tells which method was used. A proxy that refuses the credentials fails the connect with
-    /// ``CurlError/proxyStatusCode`` 407. Negotiate (Kerberos via GSS-API) takes the credentials
-    /// from the process's Kerberos ticket cache, not from ``proxyUsername``; give an empty user
-    /// name and password to let it run.
+    /// ``CurlError/proxyStatusCode`` 407, and a message that says what the proxy offers.
+    ///
+    /// Negotiate (SPNEGO: Kerberos through GSS-API) takes the credentials from the process's
+    /// Kerberos ticket cache (`kinit`; `KRB5CCNAME`), not from ``proxyUsername``; but libcurl
+    /// attempts proxy authentication only when a proxy user name is set, so set an empty one:
+    ///
+    /// ```swift
+    /// options.proxy = "http://proxy.corp.example:3128"   // the host name the proxy's HTTP/ principal has
+    /// options.proxyUsername = ""
+    /// options.proxyAuthMethods = .negotiate
+    /// ```
     public var proxyAuthMethods: AuthMethods = .any
 
     /// Extra header fields for the `CONNECT` request to an HTTP or HTTPS proxy
@@ -136,8 +144,9 @@ public struct ConnectionOptions: Sendable {
     /// Which IP versions a host name may resolve to (`CURLOPT_IPRESOLVE`). Default: both.
     public var ipVersion: IPVersion = .any
 
-    /// How long libcurl waits for the first address family before also trying the other (IPv6
-    /// first, then IPv4) when a name has both (`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS`, RFC 8305).
+    /// How long libcurl waits for the first address family before also trying the other when a
+    /// name has both (`CURLOPT_HAPPY_EYEBALLS_TIMEOUT_MS`, RFC 8305). libcurl starts with the
+    /// family of the first address (as the resolver, or a ``resolve`` entry, orders them).
     /// `nil` keeps libcurl's 200 ms.
     public var happyEyeballsTimeout: Duration?
 

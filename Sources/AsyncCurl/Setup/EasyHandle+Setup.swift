@@ -1,4 +1,15 @@
 import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `/dev/null`, open for writing once per process, for libcurl output nobody reads (see
+/// `configureSetup`); `nil` if it cannot be opened, and then the output goes to stderr.
+///
+/// `nonisolated(unsafe)`: a `let` set once by Swift's thread-safe global initialisation and
+/// only read afterwards; the `FILE` it points to is written by libcurl alone, with stdio's own
+/// locking, and never closed.
+nonisolated(unsafe) let discardedOutput: UnsafeMutablePointer<FILE>? = fopen("/dev/null", "we")
 
 /// The `curl_slist`s a connection's options hand to libcurl, which reads them until the
 /// transfer is done and does not copy them: owned by the connection's record and freed with
@@ -90,6 +101,13 @@ extension EasyHandle {
             try set(CURLOPT_DOH_SSL_VERIFYPEER, doh.verifyPeer)
             try set(CURLOPT_DOH_SSL_VERIFYHOST, doh.verifyHost ? 2 : 0)
             if doh.verifyStatus { try set(CURLOPT_DOH_SSL_VERIFYSTATUS, true) }
+            // libcurl 7.88.1's DoH requests are transfers of their own that copy CURLOPT_VERBOSE
+            // (on while a trace or logger listens) but not the debug function, so they would
+            // print their trace to the process's stderr; they copy CURLOPT_STDERR, so it goes
+            // nowhere. The connection's own trace still has curl's DoH lines ("DoH A: …").
+            if let discard = discardedOutput {
+                try set(CURLOPT_STDERR, pointer: UnsafeMutableRawPointer(discard))
+            }
         }
         if options.collectsPeerCertificates {
             try set(CURLOPT_CERTINFO, true)

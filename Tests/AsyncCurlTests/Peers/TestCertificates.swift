@@ -27,6 +27,9 @@ struct TestCertificates: Sendable {
     let server: Identity
     /// Valid, from the test CA, but for `wrong.example` only.
     let wrongHost: Identity
+    /// From the test CA, for `svc.example.test` only: a name only `resolve`, `connectTo` or a
+    /// DNS-over-HTTPS responder can make reachable.
+    let service: Identity
     /// For `localhost` and 127.0.0.1, from the test CA, valid only in January 2020.
     let expired: Identity
     /// A client certificate from the test CA.
@@ -91,6 +94,10 @@ struct TestCertificates: Sendable {
             basicConstraints = CA:FALSE
             subjectAltName = DNS:wrong.example
             extendedKeyUsage = serverAuth
+            [service_extensions]
+            basicConstraints = CA:FALSE
+            subjectAltName = DNS:svc.example.test
+            extendedKeyUsage = serverAuth
             [client_extensions]
             basicConstraints = CA:FALSE
             extendedKeyUsage = clientAuth
@@ -129,6 +136,7 @@ struct TestCertificates: Sendable {
         try makeCA("proxy-ca")
         let server = try issue("server", by: "ca", extensions: "server_extensions")
         let wrongHost = try issue("wrong-host", by: "ca", extensions: "wrong_host_extensions")
+        let service = try issue("service", by: "ca", extensions: "service_extensions")
         let expired = try issue("expired", by: "ca", extensions: "server_extensions",
                                 from: "20200101000000Z", until: "20200201000000Z")
         let client = try issue("client", by: "ca", extensions: "client_extensions")
@@ -144,7 +152,7 @@ struct TestCertificates: Sendable {
 
         return TestCertificates(
             caFile: path("ca.pem"), caDirectory: caDirectory, proxyCAFile: path("proxy-ca.pem"),
-            server: server, wrongHost: wrongHost, expired: expired, client: client,
+            server: server, wrongHost: wrongHost, service: service, expired: expired, client: client,
             clientEncryptedKey: path("client-encrypted.key"), proxy: proxy,
             intermediateCAFile: intermediate.certificate, intermediateLeaf: intermediateLeaf,
             serverPin: try pin(of: server.certificate, publicKeyFile: path("server-public.pem")),
