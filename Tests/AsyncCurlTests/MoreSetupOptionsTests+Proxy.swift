@@ -112,9 +112,12 @@ extension AsyncCurlTests.MoreSetupOptionsTests {
 
     /// squid accepts only `proxy/localhost` (its keytab holds nothing else): libcurl's default
     /// service name asks for a ticket to `HTTP/localhost`, which squid cannot accept (407);
-    /// `proxyServiceName = "proxy"` asks for `proxy/localhost` and gets through. Delegation
-    /// settings are accepted along the way (the client's ticket is not forwardable, so nothing
-    /// is delegated: this proves only that libcurl takes them).
+    /// `proxyServiceName = "proxy"` asks for `proxy/localhost` and gets through.
+    ///
+    /// Delegation, seen in the KDC's log: to delegate, GSS-API asks the KDC for a forwarded
+    /// ticket-granting ticket (a TGS_REQ for `krbtgt/…`, the client's ticket is forwardable).
+    /// `.none` asks for none; `.policyFlag` neither, since `proxy/localhost` lacks the
+    /// OK-AS-DELEGATE flag; `.always` does.
     @Test(.requires(.squid, .krb5kdc, .kadminLocal, .kinit))
     func proxyServiceNameChoosesTheKerberosPrincipal() async throws {
         let echo = try LoopbackServer(mode: .echo)
@@ -135,15 +138,24 @@ extension AsyncCurlTests.MoreSetupOptionsTests {
             #expect(realm.kdcLog.contains("for HTTP/localhost@\(KerberosRealm.realm)"), "\(realm.kdcLog)")
 
             options.proxyServiceName = "proxy"
-            for delegation in GSSAPIDelegation.allCases {
+            for (delegation, forwards) in [(GSSAPIDelegation.none, false), (.policyFlag, false), (.always, true)] {
+                let before = forwardedTicketRequests(realm.kdcLog)
                 options.gssapiDelegation = delegation
                 let info = try await connectAndEcho(multi, to: echo.url, options: options)
                 #expect(info.proxyAuthMethod == .negotiate, "\(delegation): \(info)")
+                // The KDC logs a request once it has answered it, before the client goes on.
+                let after = forwardedTicketRequests(realm.kdcLog)
+                #expect((after > before) == forwards, "\(delegation): \(before) -> \(after)\n\(realm.kdcLog)")
             }
         }
         #expect(realm.kdcLog.contains("for proxy/localhost@\(KerberosRealm.realm)"), "\(realm.kdcLog)")
         #expect(await eventually { squid.tunnels(for: KerberosRealm.clientPrincipal).count == 3 }, "\(squid.accessLog)")
         #expect(await multi.diagnostics == .idle)
+    }
+
+    /// The KDC's TGS_REQ lines for a ticket-granting ticket: forwarded tickets, for delegation.
+    private func forwardedTicketRequests(_ log: String) -> Int {
+        log.split(separator: "\n").filter { $0.contains("TGS_REQ") && $0.contains("for krbtgt/") }.count
     }
 
     /// Bad values fail before any connection, naming the property.

@@ -12,7 +12,7 @@ import Glibc
 ///   the name as it is.
 /// - `proxy/localhost`, another service principal of the same host (`proxyServiceKeytab`), for
 ///   a proxy whose Kerberos service name is not `HTTP` (`proxyServiceName`).
-/// - `kuser`, the client, whose ticket `kinit -k` puts into `credentialCache` (a real
+/// - `kuser`, the client, whose forwardable ticket `kinit -f -k` puts into `credentialCache` (a real
 ///   exchange with the KDC).
 ///
 /// The test process's GSS-API library finds the realm through the environment:
@@ -108,7 +108,7 @@ final class KerberosRealm: Sendable {
         }
         let credentialCache = "FILE:\(directory.file("ccache"))"
         try runCommand("/usr/bin/env", ["KRB5_CONFIG=\(configFile)", "KRB5CCNAME=\(credentialCache)",
-                                        kinit, "-k", "-t", clientKeytab, Self.clientPrincipal], timeout: .seconds(20))
+                                        kinit, "-f", "-k", "-t", clientKeytab, Self.clientPrincipal], timeout: .seconds(20))
         self.configFile = configFile
         self.credentialCache = credentialCache
         self.serviceKeytab = serviceKeytab
