@@ -201,6 +201,28 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        /// libcurl 7.88.1 with TLS-SRP credentials still offers TLS 1.3 (no SRP there), and a
+        /// server with a certificate would be accepted without any SRP; AsyncCurl caps the
+        /// connection at TLS 1.2, so a server that does not speak SRP fails the handshake.
+        @Test(.requires(.openssl, .stunnel))
+        func tlsSRPNeverFallsBackToCertificateTLS() async throws {
+            let certificates = try TestCertificates.shared()
+            let echo = try LoopbackServer(mode: .echo)
+            defer { echo.stop() }
+            let server = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
+            let multi = CurlMulti()
+            var options = peerOptions()
+            options.tls.verifyPeer = false
+            options.tls.verifyHost = false
+            let plain = try await connectAndEcho(multi, to: server.url, options: options)
+            #expect(plain.tlsVersion == "TLSv1.3", "the server speaks TLS 1.3: \(plain)")
+            options.tls.srpUsername = "alice"
+            options.tls.srpPassword = "correct horse"
+            let error = await expectCurlError { _ = try await multi.connect(to: server.url, options: options) }
+            #expect(error?.code == .sslConnectError, "\(String(describing: error))")
+            #expect(await multi.diagnostics == .idle)
+        }
+
         /// TLS-SRP to an HTTPS proxy (`proxyTLS`): the echo server stands in for the proxy, so
         /// the TLS-SRP handshake with it succeeds and the CONNECT that follows gets its own
         /// request echoed back, not a `200`. A wrong password fails at the handshake instead.
@@ -243,6 +265,10 @@ extension AsyncCurlTests {
             error = await expectCurlError { _ = try await multi.connect(to: "tls://127.0.0.1:1", options: options) }
             #expect(error?.code == .badFunctionArgument)
             #expect(error?.message.contains("TLS 1.2 and older only") == true, "\(String(describing: error))")
+            options.tls.minimumVersion = nil
+            options.tls.maximumVersion = .tls1_3
+            error = await expectCurlError { _ = try await multi.connect(to: "tls://127.0.0.1:1", options: options) }
+            #expect(error?.message.contains("tls.maximumVersion is TLS 1.3") == true, "\(String(describing: error))")
 
             options.tls = TLSOptions()
             options.proxyTLS.srpPassword = "pw"

@@ -6,7 +6,7 @@ import Glibc
 /// The libcurl options for the rest of what ``TLSOptions`` can say: the issuer check,
 /// `CURLOPT_SSL_OPTIONS` and TLS-SRP, for the peer or the HTTPS proxy.
 struct MoreTLSOptionNames {
-    let issuerCertificate, issuerCertificateBlob, sslOptions: CURLoption
+    let issuerCertificate, issuerCertificateBlob, sslOptions, version: CURLoption
     let tlsAuthUsername, tlsAuthPassword: CURLoption
     /// `CURLOPT_TLSAUTH_TYPE`; `nil` for the proxy: libcurl 7.88.1's setopt.c refuses every
     /// non-NULL `CURLOPT_PROXY_TLSAUTH_TYPE` with `CURLE_BAD_FUNCTION_ARGUMENT` (its test reads
@@ -16,12 +16,12 @@ struct MoreTLSOptionNames {
 
     static let peer = MoreTLSOptionNames(
         issuerCertificate: CURLOPT_ISSUERCERT, issuerCertificateBlob: CURLOPT_ISSUERCERT_BLOB,
-        sslOptions: CURLOPT_SSL_OPTIONS, tlsAuthUsername: CURLOPT_TLSAUTH_USERNAME,
+        sslOptions: CURLOPT_SSL_OPTIONS, version: CURLOPT_SSLVERSION, tlsAuthUsername: CURLOPT_TLSAUTH_USERNAME,
         tlsAuthPassword: CURLOPT_TLSAUTH_PASSWORD, tlsAuthType: CURLOPT_TLSAUTH_TYPE)
 
     static let proxy = MoreTLSOptionNames(
         issuerCertificate: CURLOPT_PROXY_ISSUERCERT, issuerCertificateBlob: CURLOPT_PROXY_ISSUERCERT_BLOB,
-        sslOptions: CURLOPT_PROXY_SSL_OPTIONS, tlsAuthUsername: CURLOPT_PROXY_TLSAUTH_USERNAME,
+        sslOptions: CURLOPT_PROXY_SSL_OPTIONS, version: CURLOPT_PROXY_SSLVERSION, tlsAuthUsername: CURLOPT_PROXY_TLSAUTH_USERNAME,
         tlsAuthPassword: CURLOPT_PROXY_TLSAUTH_PASSWORD, tlsAuthType: nil)
 }
 
@@ -84,9 +84,14 @@ extension EasyHandle {
             guard !password.utf8.contains(0) else {
                 throw CurlError(code: .badFunctionArgument, message: "\(owner).srpPassword: contains a NUL byte")
             }
-            if tls.minimumVersion == .tls1_3 {
-                throw CurlError(code: .badFunctionArgument, message: "\(owner).srpUsername: TLS-SRP exists for TLS 1.2 and older only, but \(owner).minimumVersion is TLS 1.3")
+            if tls.minimumVersion == .tls1_3 || tls.maximumVersion == .tls1_3 {
+                throw CurlError(code: .badFunctionArgument, message: "\(owner).srpUsername: TLS-SRP exists for TLS 1.2 and older only, but \(owner).\(tls.minimumVersion == .tls1_3 ? "minimumVersion" : "maximumVersion") is TLS 1.3")
             }
+            // libcurl 7.88.1 limits TLS 1.2's cipher suites to SRP but still offers TLS 1.3,
+            // where a server with a certificate is then accepted without any SRP: with
+            // verifyPeer off, as an SRP-only server needs, nobody would be authenticated.
+            let minimum = tls.minimumVersion?.curlValue ?? Int(CURL_SSLVERSION_DEFAULT)
+            try set(names.version, minimum | Int(CURL_SSLVERSION_MAX_TLSv1_2))
             if let type = names.tlsAuthType { try set(type, "SRP") }
             try set(names.tlsAuthUsername, username)
             try set(names.tlsAuthPassword, password)

@@ -116,7 +116,12 @@ public struct TLSOptions: Sendable, Hashable {
     /// `CURLOPT_PROXY_TLSAUTH_USERNAME`, with `CURLOPT_TLSAUTH_TYPE` `SRP`): client and server
     /// prove to each other that they know the password, without a certificate. Needs
     /// ``srpPassword``. libcurl then offers only the SRP cipher suites (unless ``cipherList``
-    /// says otherwise), which exist for TLS 1.2 and older only.
+    /// says otherwise: a list of your own must hold only SRP suites, such as
+    /// `"SRP-AES-256-CBC-SHA"`, or a peer may pick another), and AsyncCurl offers TLS 1.2 at
+    /// most, since SRP does not exist in TLS 1.3 and libcurl 7.88.1 would otherwise accept a
+    /// TLS 1.3 server without any SRP. A server that does not speak TLS-SRP fails the
+    /// handshake with ``CurlError/Code/sslConnectError``; a ``maximumVersion`` or
+    /// ``minimumVersion`` of TLS 1.3 is refused before connecting.
     ///
     /// An SRP server that has no certificate sends none: turn ``verifyPeer`` and ``verifyHost``
     /// off for it (the SRP exchange itself authenticates the server), or libcurl fails the
