@@ -141,6 +141,26 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        /// The same for an HTTPS proxy (CURLOPT_PROXY_SSL_OPTIONS), separate from the peer's.
+        @Test(.requires(.tinyproxy, .stunnel, .openssl))
+        func proxyPartialChain() async throws {
+            let certificates = try TestCertificates.shared()
+            let echo = try LoopbackServer(mode: .echo)
+            defer { echo.stop() }
+            let tinyproxy = try await TinyproxyPeer()
+            let proxyTLS = try await StunnelPeer(.init(certificates.intermediateLeaf), forwardingTo: tinyproxy.port)
+            let multi = CurlMulti()
+            var options = peerOptions()
+            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxyTLS.caFile = certificates.intermediateCAFile
+            options.tls.acceptsPartialChain = false
+            try await connectAndEcho(multi, to: echo.url, options: options)
+            options.proxyTLS.acceptsPartialChain = false
+            let error = await expectCurlError { _ = try await multi.connect(to: echo.url, options: options) }
+            #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
+            #expect(await multi.diagnostics == .idle)
+        }
+
         /// `allowsBEAST` (CURLSSLOPT_ALLOW_BEAST) is accepted by libcurl and a connection works
         /// with it, for the peer and the proxy. This proves no more than that: the workaround it
         /// turns off only acts on TLS 1.0 CBC records, and Debian 12's OpenSSL refuses TLS 1.0 at

@@ -216,7 +216,8 @@ public struct ConnectionOptions: Sendable {
     /// `CURLOPT_TCP_FASTOPEN`; on Linux the socket option `TCP_FASTOPEN_CONNECT`). Saves a round
     /// trip on repeat connections to a server that supports it (Linux: `net.ipv4.tcp_fastopen`
     /// bit 1 on the client, bit 2 on the server); otherwise the connect is an ordinary one. Off
-    /// by default, as in libcurl. Only direct TCP connections use it, not Unix sockets.
+    /// by default, as in libcurl. It applies to the TCP connection libcurl opens: to the proxy
+    /// when there is one. A Unix socket ignores it.
     public var tcpFastOpen: Bool = false
 
     /// Shuffles the addresses a host name resolves to before trying them
