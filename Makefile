@@ -16,7 +16,7 @@ SWIFT_FLAGS ?=
 # What building needs, and what the tests' real peers need.
 BUILD_PACKAGES := libcurl4-openssl-dev pkg-config
 TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 libio-socket-socks-perl redis-server nginx \
-                  squid krb5-kdc krb5-admin-server krb5-user
+                  squid krb5-kdc krb5-admin-server krb5-user gnutls-bin
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -88,5 +88,6 @@ static const unsigned long ac_curlauth_basic = CURLAUTH_BASIC;
 static const unsigned long ac_curlauth_digest = CURLAUTH_DIGEST;
 static const unsigned long ac_curlauth_ntlm = CURLAUTH_NTLM;
 static const unsigned long ac_curlauth_negotiate = CURLAUTH_NEGOTIATE;
+static const unsigned long ac_curlauth_gssapi = CURLAUTH_GSSAPI;
 
 #endif

@@ -112,6 +112,9 @@ extension CurlError {
         /// The peer stapled no OCSP response, or a bad one, while ``TLSOptions/verifyStatus``
         /// asked for a good one.
         public static let sslInvalidCertificateStatus = Code(CURLE_SSL_INVALIDCERTSTATUS)
+        /// The peer's certificate was not issued by ``TLSOptions/issuerCertificateFile`` (or
+        /// ``TLSOptions/issuerCertificate``), or that certificate could not be read.
+        public static let sslIssuerError = Code(CURLE_SSL_ISSUER_ERROR)
 
         /// libcurl's one-line description of the code (`curl_easy_strerror`).
         public var summary: String {
@@ -140,6 +143,7 @@ extension CurlError {
             .badFunctionArgument: "badFunctionArgument", .loginDenied: "loginDenied",
             .notBuiltIn: "notBuiltIn", .sslCRLBadFile: "sslCRLBadFile",
             .sslInvalidCertificateStatus: "sslInvalidCertificateStatus",
+            .sslIssuerError: "sslIssuerError",
         ]
     }
 }

@@ -242,6 +242,52 @@ public struct ConnectionOptions: Sendable {
     /// ```
     public var logger: Logger?
 
+    /// Sends the first bytes with the TCP handshake's SYN (TCP Fast Open, RFC 7413,
+    /// `CURLOPT_TCP_FASTOPEN`; on Linux the socket option `TCP_FASTOPEN_CONNECT`). Saves a round
+    /// trip on repeat connections to a server that supports it (Linux: `net.ipv4.tcp_fastopen`
+    /// bit 1 on the client, bit 2 on the server); otherwise the connect is an ordinary one. Off
+    /// by default, as in libcurl. It applies to the TCP connection libcurl opens: to the proxy
+    /// when there is one. A Unix socket ignores it.
+    public var tcpFastOpen: Bool = false
+
+    /// Shuffles the addresses a host name resolves to before trying them
+    /// (`CURLOPT_DNS_SHUFFLE_ADDRESSES`), so that many clients spread their connections over all
+    /// of a name's addresses instead of all using the first. Applies to DNS answers and to
+    /// ``resolve`` entries alike; cached answers are shuffled once, when they are cached. Off by
+    /// default, as in libcurl.
+    public var dnsShuffleAddresses: Bool = false
+
+    /// The authentication methods libcurl may use with a SOCKS5 proxy (`CURLOPT_SOCKS5_AUTH`).
+    /// libcurl always offers "no authentication" as well; the proxy picks one of those offered.
+    /// The default, both, is libcurl's: user name/password (RFC 1929) when ``proxyUsername``
+    /// (or the proxy URL) gives credentials, and GSS-API (Kerberos, RFC 1961) otherwise too.
+    ///
+    /// ```swift
+    /// options.proxy = "socks5h://127.0.0.1:1080"
+    /// options.socks5AuthMethods = .usernamePassword   // never start a Kerberos exchange
+    /// ```
+    ///
+    /// A proxy that accepts none of the offered methods fails the connect with
+    /// ``CurlError/Code/proxy`` ("No authentication method was acceptable").
+    public var socks5AuthMethods: SOCKS5AuthMethods = .all
+
+    /// The Kerberos service name of the proxy (`CURLOPT_PROXY_SERVICE_NAME`): libcurl asks
+    /// GSS-API for a ticket to `<service>@<proxy host>` for Negotiate with an HTTP or HTTPS proxy,
+    /// and for GSS-API with a SOCKS5 proxy. `nil` keeps libcurl's defaults, `HTTP` (HTTP proxies)
+    /// and `rcmd` (SOCKS5). Set it when the proxy's keytab holds another principal, such as
+    /// `proxy/squid.corp.example`:
+    ///
+    /// ```swift
+    /// options.proxyAuthMethods = .negotiate
+    /// options.proxyServiceName = "proxy"
+    /// ```
+    public var proxyServiceName: String?
+
+    /// Whether libcurl lets the proxy act on the client's behalf with its Kerberos credentials
+    /// (`CURLOPT_GSSAPI_DELEGATION`) during Negotiate (HTTP proxies) or GSS-API (SOCKS5).
+    /// ``GSSAPIDelegation/none``, the default, delegates nothing.
+    public var gssapiDelegation: GSSAPIDelegation = .none
+
     /// Options with libcurl's defaults, except: no proxy from the environment, TCP_NODELAY on,
     /// and TLS peer and host verification on.
     public init() {}

@@ -112,6 +112,7 @@ extension EasyHandle {
         if options.collectsPeerCertificates {
             try set(CURLOPT_CERTINFO, true)
         }
+        try configureMoreSetup(options: options)
     }
 
     /// A header field libcurl would send as written: a token name, no line breaks.

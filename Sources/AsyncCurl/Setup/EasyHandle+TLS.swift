@@ -71,6 +71,7 @@ extension EasyHandle {
             }
             try set(option, true)
         }
+        try applyMore(tls, owner: names.owner, names.owner == TLSOptionNames.proxy.owner ? .proxy : .peer)
     }
 
     /// A `struct curl_blob` option; libcurl copies the bytes (`CURL_BLOB_COPY`) before returning.

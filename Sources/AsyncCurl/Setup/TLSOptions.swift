@@ -82,6 +82,65 @@ public struct TLSOptions: Sendable, Hashable {
     /// ``CurlError/Code/sslInvalidCertificateStatus``. Off by default.
     public var verifyStatus: Bool = false
 
+    /// A PEM file with the certificate that must have issued the peer's certificate
+    /// (`CURLOPT_ISSUERCERT` / `CURLOPT_PROXY_ISSUERCERT`): checked after the chain is
+    /// verified, against the peer's own certificate only (its direct issuer, not a root above an
+    /// intermediate). A peer whose certificate another CA issued fails the connect with
+    /// ``CurlError/Code/sslIssuerError``, as does a file that cannot be read as a PEM
+    /// certificate. Use it to accept only one CA out of a larger ``caFile`` or system bundle.
+    public var issuerCertificateFile: String?
+
+    /// Like ``issuerCertificateFile``, from memory: the bytes of a PEM certificate
+    /// (`CURLOPT_ISSUERCERT_BLOB` / `CURLOPT_PROXY_ISSUERCERT_BLOB`). Takes precedence over
+    /// ``issuerCertificateFile``.
+    public var issuerCertificate: [UInt8]?
+
+    /// Whether a CA certificate in ``caFile``, ``caCertificates`` or ``caDirectory`` that is an
+    /// intermediate, not a self-signed root, is enough to trust the peer (OpenSSL's
+    /// `X509_V_FLAG_PARTIAL_CHAIN`, which libcurl 7.88.1 sets unless `CURLSSLOPT_NO_PARTIALCHAIN`
+    /// is in `CURLOPT_SSL_OPTIONS` / `CURLOPT_PROXY_SSL_OPTIONS`). On by default, as in libcurl:
+    /// pinning trust to an intermediate CA works. `false` demands a chain up to a self-signed
+    /// root in the trusted certificates; otherwise the connect fails with
+    /// ``CurlError/Code/peerFailedVerification``. libcurl never uses partial chains together
+    /// with ``crlFile`` (an OpenSSL limitation), whatever this says.
+    public var acceptsPartialChain: Bool = true
+
+    /// Turns off OpenSSL's workaround for the BEAST attack on CBC ciphers in TLS 1.0 and SSL 3
+    /// (`CURLSSLOPT_ALLOW_BEAST` in `CURLOPT_SSL_OPTIONS` / `CURLOPT_PROXY_SSL_OPTIONS`), for
+    /// very old peers that cannot cope with the empty fragments the workaround sends. Off by
+    /// default. It only matters for TLS 1.0, which the OpenSSL of Debian 12 refuses at its
+    /// default security level anyway; TLS 1.1 and newer are not affected.
+    public var allowsBEAST: Bool = false
+
+    /// The user name for TLS-SRP (RFC 5054, `CURLOPT_TLSAUTH_USERNAME` /
+    /// `CURLOPT_PROXY_TLSAUTH_USERNAME`, with `CURLOPT_TLSAUTH_TYPE` `SRP`): client and server
+    /// prove to each other that they know the password, without a certificate. Needs
+    /// ``srpPassword``. libcurl then offers only the SRP cipher suites (unless ``cipherList``
+    /// says otherwise: a list of your own must hold only SRP suites, such as
+    /// `"SRP-AES-256-CBC-SHA"`, or a peer may pick another), and AsyncCurl offers TLS 1.2 at
+    /// most, since SRP does not exist in TLS 1.3 and libcurl 7.88.1 would otherwise accept a
+    /// TLS 1.3 server without any SRP. A server that does not speak TLS-SRP fails the
+    /// handshake with ``CurlError/Code/sslConnectError``; a ``maximumVersion`` or
+    /// ``minimumVersion`` of TLS 1.3 is refused before connecting.
+    ///
+    /// An SRP server that has no certificate sends none: turn ``verifyPeer`` and ``verifyHost``
+    /// off for it (the SRP exchange itself authenticates the server), or libcurl fails the
+    /// connect with ``CurlError/Code/peerFailedVerification`` after the handshake. A wrong
+    /// password fails the handshake with ``CurlError/Code/sslConnectError`` (the server's
+    /// `bad_record_mac` alert).
+    ///
+    /// ```swift
+    /// options.tls.srpUsername = "alice"
+    /// options.tls.srpPassword = secret
+    /// options.tls.verifyPeer = false   // an SRP-only server: no certificate to verify
+    /// options.tls.verifyHost = false
+    /// ```
+    public var srpUsername: String?
+
+    /// The TLS-SRP password for ``srpUsername`` (`CURLOPT_TLSAUTH_PASSWORD` /
+    /// `CURLOPT_PROXY_TLSAUTH_PASSWORD`).
+    public var srpPassword: String?
+
     /// Default TLS settings: verification on, the system's CA bundle, no client certificate.
     public init() {}
 }

@@ -5,12 +5,14 @@ import Glibc
 /// in the foreground) on a free port of 127.0.0.1, with its database, configuration and keys in
 /// a directory of its own. For Negotiate (SPNEGO) proxy authentication through squid.
 ///
-/// It holds two principals, both with random keys written to keytabs:
+/// It holds three principals, each with a random key written to a keytab:
 /// - `HTTP/localhost`, the proxy's service principal (`serviceKeytab`, for squid's
 ///   `negotiate_kerberos_auth`). libcurl asks for `HTTP@<proxy host>`, so the proxy URL must
 ///   name the host `localhost`; `dns_canonicalize_hostname = false` and `rdns = false` keep
 ///   the name as it is.
-/// - `kuser`, the client, whose ticket `kinit -k` puts into `credentialCache` (a real
+/// - `proxy/localhost`, another service principal of the same host (`proxyServiceKeytab`), for
+///   a proxy whose Kerberos service name is not `HTTP` (`proxyServiceName`).
+/// - `kuser`, the client, whose forwardable ticket `kinit -f -k` puts into `credentialCache` (a real
 ///   exchange with the KDC).
 ///
 /// The test process's GSS-API library finds the realm through the environment:
@@ -19,6 +21,9 @@ final class KerberosRealm: Sendable {
     static let realm = "TEST.ASYNCCURL"
     static let clientPrincipal = "kuser@\(realm)"
     static let servicePrincipal = "HTTP/localhost@\(realm)"
+    /// A second service principal for the same host, for a proxy whose Kerberos service is not
+    /// `HTTP` (`proxyServiceName`); its key is in `proxyServiceKeytab` only.
+    static let proxyServicePrincipal = "proxy/localhost@\(realm)"
 
     let port: Int
     let daemon: Daemon
@@ -28,6 +33,8 @@ final class KerberosRealm: Sendable {
     let credentialCache: String
     /// The keytab with `HTTP/localhost`'s key, readable by squid's user.
     let serviceKeytab: String
+    /// The keytab with `proxy/localhost`'s key (and no other), readable by squid's user.
+    let proxyServiceKeytab: String
     private let directory: TemporaryDirectory
 
     init() async throws {
@@ -41,6 +48,7 @@ final class KerberosRealm: Sendable {
         let configFile = directory.file("krb5.conf")
         let kdcProfile = directory.file("kdc.conf")
         let serviceKeytab = directory.file("http.keytab")
+        let proxyServiceKeytab = directory.file("proxy.keytab")
         let clientKeytab = directory.file("client.keytab")
         let environment = ["KRB5_CONFIG=\(configFile)", "KRB5_KDC_PROFILE=\(kdcProfile)"]
         /// Runs a Kerberos tool with the realm's configuration (env(1): `runCommand` passes
@@ -86,10 +94,12 @@ final class KerberosRealm: Sendable {
         try writeConfiguration(port: 88)
         try run(kdbUtil, ["-r", Self.realm, "create", "-s", "-P", "throwaway-master-key"])
         for query in ["addprinc -randkey \(Self.servicePrincipal)", "ktadd -k \(serviceKeytab) \(Self.servicePrincipal)",
+                      "addprinc -randkey \(Self.proxyServicePrincipal)", "ktadd -k \(proxyServiceKeytab) \(Self.proxyServicePrincipal)",
                       "addprinc -randkey \(Self.clientPrincipal)", "ktadd -k \(clientKeytab) \(Self.clientPrincipal)"] {
             try run(kadmin, ["-r", Self.realm, "-q", query])
         }
         chmod(serviceKeytab, 0o644)
+        chmod(proxyServiceKeytab, 0o644)
         (daemon, port) = try await Daemon.launch { port in
             try writeConfiguration(port: port)
             return try Daemon(name: "krb5kdc", executable: "/usr/bin/env",
@@ -98,10 +108,11 @@ final class KerberosRealm: Sendable {
         }
         let credentialCache = "FILE:\(directory.file("ccache"))"
         try runCommand("/usr/bin/env", ["KRB5_CONFIG=\(configFile)", "KRB5CCNAME=\(credentialCache)",
-                                        kinit, "-k", "-t", clientKeytab, Self.clientPrincipal], timeout: .seconds(20))
+                                        kinit, "-f", "-k", "-t", clientKeytab, Self.clientPrincipal], timeout: .seconds(20))
         self.configFile = configFile
         self.credentialCache = credentialCache
         self.serviceKeytab = serviceKeytab
+        self.proxyServiceKeytab = proxyServiceKeytab
         self.directory = directory
     }
 

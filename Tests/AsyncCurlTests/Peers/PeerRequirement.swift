@@ -40,6 +40,10 @@ struct PeerProgram: Sendable, Hashable, CustomStringConvertible {
     static let kadminLocal = PeerProgram("kadmin.local", package: "krb5-admin-server")
     static let kinit = PeerProgram("kinit", package: "krb5-user")
     static let perlSocks = PeerProgram("perl", package: "libio-socket-socks-perl", probe: ["-MIO::Socket::Socks", "-e", "1"])
+    /// GnuTLS's test server and its SRP verifier tool, for TLS-SRP (OpenSSL 3.0's s_server cannot
+    /// look up SRP users: see GnuTLSSRPPeer).
+    static let gnutlsServ = PeerProgram("gnutls-serv", package: "gnutls-bin")
+    static let srptool = PeerProgram("srptool", package: "gnutls-bin")
 
     var description: String { executables[0] }
 

@@ -39,6 +39,10 @@ struct TestCertificates: Sendable {
     let clientKeyPassword = "correct horse"
     /// For `localhost` and 127.0.0.1, from the proxy CA.
     let proxy: Identity
+    /// An intermediate CA, issued by the test CA (a PEM file of it alone).
+    let intermediateCAFile: String
+    /// For `localhost` and 127.0.0.1, from the intermediate CA (the file holds the leaf only).
+    let intermediateLeaf: Identity
 
     /// `server`'s public key pin, `sha256//<base64>`, for `pinnedPublicKey`.
     let serverPin: String
@@ -137,6 +141,8 @@ struct TestCertificates: Sendable {
                                 from: "20200101000000Z", until: "20200201000000Z")
         let client = try issue("client", by: "ca", extensions: "client_extensions")
         let proxy = try issue("proxy", by: "proxy-ca", extensions: "server_extensions")
+        let intermediate = try issue("intermediate-ca", by: "ca", extensions: "ca_extensions")
+        let intermediateLeaf = try issue("intermediate-leaf", by: "intermediate-ca", extensions: "server_extensions")
         try run("pkey", "-in", client.key, "-aes256", "-passout", "pass:correct horse", "-out", path("client-encrypted.key"))
 
         let caDirectory = path("ca-directory")
@@ -148,6 +154,7 @@ struct TestCertificates: Sendable {
             caFile: path("ca.pem"), caDirectory: caDirectory, proxyCAFile: path("proxy-ca.pem"),
             server: server, wrongHost: wrongHost, service: service, expired: expired, client: client,
             clientEncryptedKey: path("client-encrypted.key"), proxy: proxy,
+            intermediateCAFile: intermediate.certificate, intermediateLeaf: intermediateLeaf,
             serverPin: try pin(of: server.certificate, publicKeyFile: path("server-public.pem")),
             serverPublicKeyFile: path("server-public.pem"),
             otherPin: try pin(of: wrongHost.certificate, publicKeyFile: path("wrong-host-public.pem")))
