@@ -76,6 +76,16 @@ static inline CURLMcode ac_multi_setopt_timerfunction(CURLM *multi, curl_multi_t
     return curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, callback);
 }
 
+// curl_multi_socket_all runs every handle (curl_multi_perform) and then tells the socket
+// callback about every handle's sockets. libcurl marks it deprecated; the engine needs it for one
+// 7.88.1 gap (see CurlMulti+EventLoop.swift), so the deprecation is silenced for this wrapper only.
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+static inline CURLMcode ac_multi_socket_all(CURLM *multi, int *running) {
+    return curl_multi_socket_all(multi, running);
+}
+#pragma clang diagnostic pop
+
 // MARK: - curl_share_setopt
 
 static inline CURLSHcode ac_share_setopt_long(CURLSH *share, CURLSHoption option, long value) {

@@ -85,6 +85,12 @@ final class ConnectionRecord {
         self.traceBox = traceBox
     }
 
+    /// Still being set up by libcurl.
+    var isConnecting: Bool {
+        if case .connecting = state { return true }
+        return false
+    }
+
     var socket: Int32? {
         if case .open(let socket) = state { return socket }
         return nil

@@ -79,13 +79,37 @@ extension CurlMulti {
                 var bits: Int32 = 0
                 if ready.contains(.readable) { bits |= CURL_CSELECT_IN }
                 if ready.contains(.writable) { bits |= CURL_CSELECT_OUT }
-                if Epoll.isError(event.events) { bits |= CURL_CSELECT_ERR }
+                let failed = Epoll.isError(event.events)
+                if failed { bits |= CURL_CSELECT_ERR }
                 socketAction(socket, bits)
                 drainMessages()
+                if failed { scheduleFullPass() }
             } else {
                 // Nobody wants this fd any more; make sure it stops reporting.
                 epoll.remove(socket)
             }
+        }
+    }
+
+    /// After a socket of curl's failed (a refused connect, say), runs every handle once more
+    /// on the next turn of the queue, if connects are still under way.
+    ///
+    /// libcurl 7.88.1 notices the failed attempt but, driven by `curl_multi_socket_action`, starts
+    /// the name's next address only when the attempt's timer expires: the first time after the
+    /// 200 ms happy-eyeballs delay, then after half the remaining connect timeout (seconds, or
+    /// 150 s with the default 300 s limit). `curl_multi_perform`, as the curl tool uses, runs every
+    /// handle and so moves on at once; `curl_multi_socket_all` does that and also tells the
+    /// socket callback about the new attempt's socket. It costs a walk over the engine's handles,
+    /// so it runs only after such an error, at most once per turn.
+    func scheduleFullPass() {
+        guard !fullPassScheduled, connections.values.contains(where: \.isConnecting) else { return }
+        fullPassScheduled = true
+        onEngineQueue { engine in
+            engine.fullPassScheduled = false
+            guard let multi = engine.multi else { return }
+            var running: Int32 = 0
+            _ = engine.curlLock.withLock { ac_multi_socket_all(multi, &running) }
+            engine.drainMessages()
         }
     }
 

@@ -71,6 +71,8 @@ public actor CurlMulti {
     var pendingContinuations = 0
     /// Set by ``shutdown()``: no new connections.
     var isShutDown = false
+    /// A full pass over libcurl's handles is queued (see `scheduleFullPass`).
+    var fullPassScheduled = false
 
     /// Where `epoll_wait` writes events; reused for every batch.
     let events: UnsafeMutableBufferPointer<epoll_event>
