@@ -13,7 +13,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel), arguments: ["TLSv1.2", "TLSv1.3"])
         func reconnectResumesTheSession(version: String) async throws {
             let tls = try await TLSEcho { sessionPeer($0, version: version) }
-            var options = tls.options()
+            let options = tls.options()
             let multi = CurlMulti()
 
             let first = try await connectAndEcho(multi, to: tls.url, options: options)
@@ -65,7 +65,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func openConnectionsShareTheSession() async throws {
             let tls = try await TLSEcho { sessionPeer($0, version: "TLSv1.2") }
-            var options = tls.options()
+            let options = tls.options()
             let multi = CurlMulti()
             let first = try await multi.connect(to: tls.url, options: options)
             try await expectEcho(first)
@@ -119,7 +119,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func plainConnectionInBetweenKeepsTheSessions() async throws {
             let tls = try await TLSEcho { sessionPeer($0, version: "TLSv1.3") }
-            var options = tls.options()
+            let options = tls.options()
             let multi = CurlMulti()
             #expect(try await connectAndEcho(multi, to: tls.url, options: options).tlsSessionResumed == false)
             try await connectAndEcho(multi, to: tls.echo.url, options: peerOptions())
@@ -141,7 +141,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func shutdownFreesTheKeptCache() async throws {
             let tls = try await TLSEcho()
-            var options = tls.options()
+            let options = tls.options()
             let multi = CurlMulti()
             try await connectAndEcho(multi, to: tls.url, options: options)
             #expect(await multi.diagnostics.retainedConnectionCaches == 1)

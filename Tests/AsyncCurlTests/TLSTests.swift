@@ -12,7 +12,7 @@ extension AsyncCurlTests {
         func tls13EchoRoundTrip() async throws {
             let tls = try await TLSEcho { .init($0.server, minimumVersion: "TLSv1.3") }
             let trace = TraceRecorder()
-            var options = tls.options(trace: trace)
+            let options = tls.options(trace: trace)
             let multi = CurlMulti()
             let info = try await connectAndEcho(multi, to: tls.url, options: options)
             #expect(info.usesTLS)
@@ -24,7 +24,7 @@ extension AsyncCurlTests {
         func tls12OnlyServerWorks() async throws {
             let tls = try await TLSEcho { .init($0.server, maximumVersion: "TLSv1.2") }
             let trace = TraceRecorder()
-            var options = tls.options(trace: trace)
+            let options = tls.options(trace: trace)
             try await connectAndEcho(CurlMulti(), to: tls.url, options: options)
             #expect(trace.contains("TLSv1.2"), "the handshake negotiated TLS 1.2:\n\(trace.text)")
             #expect(!trace.contains("TLSv1.3 /"), "no TLS 1.3 session:\n\(trace.text)")
@@ -34,7 +34,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func ipAddressURLVerifiesAgainstIPSubjectAltName() async throws {
             let tls = try await TLSEcho()
-            var options = tls.options()
+            let options = tls.options()
             try await connectAndEcho(CurlMulti(), to: "tls://127.0.0.1:\(tls.port)", options: options)
         }
 
@@ -85,7 +85,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func wrongHostNameFailsVerification() async throws {
             let tls = try await TLSEcho { .init($0.wrongHost) }
-            var options = tls.options()
+            let options = tls.options()
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
             #expect(error?.message.contains("localhost") == true, "curl names the host it expected: \(String(describing: error))")
@@ -94,7 +94,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func expiredCertificateFailsVerification() async throws {
             let tls = try await TLSEcho { .init($0.expired) }
-            var options = tls.options()
+            let options = tls.options()
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
             #expect(error?.message.contains("expired") == true, "\(String(describing: error))")
