@@ -11,12 +11,9 @@ extension AsyncCurlTests {
     @Suite struct ConnectionFactsTests {
         @Test(.requires(.openssl, .stunnel))
         func peerCertificatesAreTheServersChain() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho()
+            let certificates = tls.certificates
+            var options = tls.options()
             options.collectsPeerCertificates = true
             let multi = CurlMulti()
             let info = try await connectAndEcho(multi, to: tls.url, options: options)

@@ -37,12 +37,8 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func tls() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho()
+            let options = tls.options()
             let info = try await connectAndEcho(CurlMulti(), to: tls.url, options: options)
             #expect(info.usesTLS)
             #expect(info.remoteAddress == "127.0.0.1")

@@ -15,7 +15,7 @@ extension AsyncCurlTests.ResolveTests {
 
     @Test(.requires(.stunnel, .openssl, .python3))
     func dohResolvesThroughTheResponder() async throws {
-        let peer = try await ServicePeer()
+        let peer = try await Self.servicePeer()
         defer { peer.stop() }
         let doh = try await Self.responder()
         let trace = TraceRecorder()
@@ -41,7 +41,7 @@ extension AsyncCurlTests.ResolveTests {
     @Test(.requires(.stunnel, .openssl, .python3))
     func dohServerCertificateIsVerified() async throws {
         let certificates = try TestCertificates.shared()
-        let peer = try await ServicePeer()
+        let peer = try await Self.servicePeer()
         defer { peer.stop() }
         let doh = try await Self.responder(certificates.proxy)
         let multi = CurlMulti()
@@ -70,7 +70,7 @@ extension AsyncCurlTests.ResolveTests {
     @Test(.requires(.stunnel, .openssl, .python3))
     func dohServerNameIsVerified() async throws {
         let certificates = try TestCertificates.shared()
-        let peer = try await ServicePeer()
+        let peer = try await Self.servicePeer()
         defer { peer.stop() }
         let doh = try await Self.responder(certificates.wrongHost)
         let multi = CurlMulti()
@@ -89,7 +89,7 @@ extension AsyncCurlTests.ResolveTests {
     @Test(.requires(.stunnel, .openssl, .python3))
     func dohUsesTheConnectionsCAInEveryForm() async throws {
         let certificates = try TestCertificates.shared()
-        let peer = try await ServicePeer()
+        let peer = try await Self.servicePeer()
         defer { peer.stop() }
         let doh = try await Self.responder()
         let multi = CurlMulti()
@@ -114,7 +114,7 @@ extension AsyncCurlTests.ResolveTests {
     /// makes every connect ask again.
     @Test(.requires(.stunnel, .openssl, .python3))
     func dohConnectionsCloseWithTheirConnectionCache() async throws {
-        let peer = try await ServicePeer()
+        let peer = try await Self.servicePeer()
         defer { peer.stop() }
         let doh = try await Self.responder()
         let other = try LoopbackServer(mode: .echo)

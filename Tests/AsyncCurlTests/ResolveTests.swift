@@ -12,43 +12,25 @@ extension AsyncCurlTests {
     @Suite struct ResolveTests {
         static let name = "svc.example.test"
 
-        /// stunnel with the `svc.example.test` certificate, in front of an echo server.
-        struct ServicePeer {
-            let echo: LoopbackServer
-            let tls: StunnelPeer
-            let certificates: TestCertificates
-
-            init() async throws {
-                certificates = try TestCertificates.shared()
-                echo = try LoopbackServer(mode: .echo)
-                tls = try await StunnelPeer(.init(certificates.service), forwardingTo: echo.port)
-            }
-
-            /// `tls://svc.example.test:<stunnel's port>`.
-            var url: String { "tls://\(ResolveTests.name):\(tls.port)" }
-
-            func options(trace: TraceRecorder? = nil) -> ConnectionOptions {
-                var options = peerOptions(trace: trace)
-                options.tls.caFile = certificates.caFile
-                return options
-            }
-
-            func stop() { echo.stop() }
+        /// stunnel with the `svc.example.test` certificate, in front of an echo server; its URL is
+        /// `tls://svc.example.test:<stunnel's port>`.
+        static func servicePeer() async throws -> TLSEcho {
+            try await TLSEcho(host: name) { .init($0.service) }
         }
 
         @Test(.requires(.stunnel, .openssl))
         func resolveEntryReachesTheNameAndVerifiesIt() async throws {
-            let peer = try await ServicePeer()
+            let peer = try await Self.servicePeer()
             defer { peer.stop() }
             let trace = TraceRecorder()
             var options = peer.options(trace: trace)
-            options.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.1"])]
+            options.resolve = [ResolveEntry(host: Self.name, port: peer.port, addresses: ["127.0.0.1"])]
             let multi = CurlMulti()
             let info = try await connectAndEcho(multi, to: peer.url, options: options)
             #expect(info.usesTLS)
             #expect(info.host == Self.name)
-            #expect(info.remoteAddress == "127.0.0.1" && info.remotePort == peer.tls.port, "\(info)")
-            #expect(trace.contains("Added \(Self.name):\(peer.tls.port):127.0.0.1 to DNS cache"), "\(trace.text)")
+            #expect(info.remoteAddress == "127.0.0.1" && info.remotePort == peer.port, "\(info)")
+            #expect(trace.contains("Added \(Self.name):\(peer.port):127.0.0.1 to DNS cache"), "\(trace.text)")
             #expect(await multi.diagnostics == .idle)
 
             // Without the entry, the name does not resolve at all (on a fresh engine: see below).
@@ -60,13 +42,13 @@ extension AsyncCurlTests {
         /// sends `other.example.test` to the `svc.example.test` peer fails verification.
         @Test(.requires(.stunnel, .openssl))
         func resolveEntryStillVerifiesTheURLsHost() async throws {
-            let peer = try await ServicePeer()
+            let peer = try await Self.servicePeer()
             defer { peer.stop() }
             var options = peer.options()
-            options.resolve = [ResolveEntry(host: "other.example.test", port: peer.tls.port, addresses: ["127.0.0.1"])]
+            options.resolve = [ResolveEntry(host: "other.example.test", port: peer.port, addresses: ["127.0.0.1"])]
             let multi = CurlMulti()
             let error = await expectCurlError {
-                _ = try await multi.connect(to: "tls://other.example.test:\(peer.tls.port)", options: options)
+                _ = try await multi.connect(to: "tls://other.example.test:\(peer.port)", options: options)
             }
             #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
             #expect(await multi.diagnostics == .idle)
@@ -78,10 +60,10 @@ extension AsyncCurlTests {
         /// entries has a DNS cache of its own, gone with it.
         @Test(.requires(.stunnel, .openssl))
         func resolveEntriesDoNotOutliveTheirConnection() async throws {
-            let peer = try await ServicePeer()
+            let peer = try await Self.servicePeer()
             defer { peer.stop() }
             var options = peer.options()
-            options.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.1"])]
+            options.resolve = [ResolveEntry(host: Self.name, port: peer.port, addresses: ["127.0.0.1"])]
             let multi = CurlMulti()
             let pinned = try await multi.connect(to: peer.url, options: options)
             try await expectEcho(pinned)
@@ -94,7 +76,7 @@ extension AsyncCurlTests {
             #expect(after?.code == .couldNotResolveHost, "\(String(describing: after))")
             // Two connections with entries, open at once, each have their own.
             var other = peer.options()
-            other.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.2"])]
+            other.resolve = [ResolveEntry(host: Self.name, port: peer.port, addresses: ["127.0.0.2"])]
             let first = try await multi.connect(to: peer.url, options: options)
             let second = await expectCurlError { _ = try await multi.connect(to: peer.url, options: other) }
             #expect(second?.code == .couldNotConnect, "127.0.0.2, where nobody listens: \(String(describing: second))")
@@ -104,30 +86,30 @@ extension AsyncCurlTests {
 
         @Test(.requires(.stunnel, .openssl))
         func connectToSendsTheConnectionElsewhereAndVerifiesTheURLsHost() async throws {
-            let peer = try await ServicePeer()
+            let peer = try await Self.servicePeer()
             defer { peer.stop() }
             let trace = TraceRecorder()
             var options = peer.options(trace: trace)
             // The URL names port 443; the connection goes to stunnel's port on 127.0.0.1.
-            options.connectTo = [ConnectToEntry(host: Self.name, port: 443, connectHost: "127.0.0.1", connectPort: peer.tls.port)]
+            options.connectTo = [ConnectToEntry(host: Self.name, port: 443, connectHost: "127.0.0.1", connectPort: peer.port)]
             let multi = CurlMulti()
             let info = try await connectAndEcho(multi, to: "tls://\(Self.name):443", options: options)
             #expect(info.usesTLS)
-            #expect(info.remoteAddress == "127.0.0.1" && info.remotePort == peer.tls.port, "\(info)")
+            #expect(info.remoteAddress == "127.0.0.1" && info.remotePort == peer.port, "\(info)")
             #expect(trace.contains("Connecting to hostname: 127.0.0.1"), "\(trace.text)")
 
             // An entry for another port does not apply: the URL's host is looked up as usual.
-            options.connectTo = [ConnectToEntry(host: Self.name, port: 8443, connectHost: "127.0.0.1", connectPort: peer.tls.port)]
+            options.connectTo = [ConnectToEntry(host: Self.name, port: 8443, connectHost: "127.0.0.1", connectPort: peer.port)]
             let skipped = await expectCurlError { _ = try await multi.connect(to: "tls://\(Self.name):443", options: options) }
             #expect(skipped?.code == .couldNotResolveHost, "\(String(describing: skipped))")
 
             // Only the port changes: a nil host and port match any URL, a nil connectHost keeps
             // the URL's host, which the resolve entry for the new port then resolves.
             var portOnly = peer.options()
-            portOnly.connectTo = [ConnectToEntry(connectPort: peer.tls.port)]
-            portOnly.resolve = [ResolveEntry(host: Self.name, port: peer.tls.port, addresses: ["127.0.0.1"])]
+            portOnly.connectTo = [ConnectToEntry(connectPort: peer.port)]
+            portOnly.resolve = [ResolveEntry(host: Self.name, port: peer.port, addresses: ["127.0.0.1"])]
             let onlyPort = try await connectAndEcho(multi, to: "tls://\(Self.name):443", options: portOnly)
-            #expect(onlyPort.remotePort == peer.tls.port)
+            #expect(onlyPort.remotePort == peer.port)
             #expect(await multi.diagnostics == .idle)
         }
 

@@ -14,7 +14,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func clientCertificateAndKeyFromMemory() async throws {
             let certificates = try TestCertificates.shared()
-            let server = try await ClientCertificateServer(certificates)
+            let server = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
             var options = peerOptions()
             options.tls.caFile = certificates.caFile
             options.tls.clientCertificate = try fileBytes(certificates.client.certificate)
@@ -33,7 +33,7 @@ extension AsyncCurlTests {
         func derClientCertificate() async throws {
             let certificates = try TestCertificates.shared()
             let forms = try TestCertificateForms.shared()
-            let server = try await ClientCertificateServer(certificates)
+            let server = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
             let multi = CurlMulti()
             var files = peerOptions()
             files.tls.caFile = certificates.caFile
@@ -63,7 +63,7 @@ extension AsyncCurlTests {
         func pkcs12ClientCertificate() async throws {
             let certificates = try TestCertificates.shared()
             let forms = try TestCertificateForms.shared()
-            let server = try await ClientCertificateServer(certificates)
+            let server = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
             let multi = CurlMulti()
             var options = peerOptions()
             options.tls.caFile = certificates.caFile
@@ -126,7 +126,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func garbageBytesAreTypedErrors() async throws {
             let certificates = try TestCertificates.shared()
-            let server = try await ClientCertificateServer(certificates)
+            let server = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
             let garbage = Array("this is not a certificate".utf8)
             let multi = CurlMulti()
             func attempt(_ change: (inout TLSOptions) -> Void) async -> CurlError? {
@@ -170,17 +170,5 @@ extension AsyncCurlTests {
             #expect(empty?.message.contains("tls.caCertificates") == true, "\(String(describing: empty))")
             #expect(await multi.diagnostics == .idle)
         }
-    }
-}
-
-/// stunnel requiring a client certificate from the test CA, in front of an echo server.
-struct ClientCertificateServer {
-    let echo: LoopbackServer
-    let tls: StunnelPeer
-    var url: String { tls.url }
-
-    init(_ certificates: TestCertificates) async throws {
-        echo = try LoopbackServer(mode: .echo)
-        tls = try await StunnelPeer(.init(certificates.server, clientCAFile: certificates.caFile), forwardingTo: echo.port)
     }
 }

@@ -12,12 +12,8 @@ extension AsyncCurlTests {
         /// connect, close, connect again: the first handshake is full, the later ones resume.
         @Test(.requires(.openssl, .stunnel), arguments: ["TLSv1.2", "TLSv1.3"])
         func reconnectResumesTheSession(version: String) async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(sessionPeer(certificates, version: version), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { sessionPeer($0, version: version) }
+            let options = tls.options()
             let multi = CurlMulti()
 
             let first = try await connectAndEcho(multi, to: tls.url, options: options)
@@ -30,7 +26,7 @@ extension AsyncCurlTests {
                 #expect(again.tlsVersion == version)
                 #expect(again.tlsSessionResumed == true, "round \(round): \(again)")
             }
-            #expect(await eventually { tls.resumedSessions == 2 }, "stunnel resumed 2 sessions:\n\(tls.daemon.logTail())")
+            #expect(await eventually { tls.stunnel.resumedSessions == 2 }, "stunnel resumed 2 sessions:\n\(tls.stunnel.daemon.logTail())")
             #expect(await multi.diagnostics == CurlMulti.Diagnostics(retainedConnectionCaches: 1))
         }
 
@@ -68,12 +64,8 @@ extension AsyncCurlTests {
         /// session offered a moment too early, 2 times in 8 when measured.)
         @Test(.requires(.openssl, .stunnel))
         func openConnectionsShareTheSession() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(sessionPeer(certificates, version: "TLSv1.2"), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { sessionPeer($0, version: "TLSv1.2") }
+            let options = tls.options()
             let multi = CurlMulti()
             let first = try await multi.connect(to: tls.url, options: options)
             try await expectEcho(first)
@@ -90,19 +82,15 @@ extension AsyncCurlTests {
         /// `reusesTLSSessions = false`: every handshake is full, and nothing is kept.
         @Test(.requires(.openssl, .stunnel))
         func sessionReuseCanBeTurnedOff() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(sessionPeer(certificates, version: "TLSv1.3"), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { sessionPeer($0, version: "TLSv1.3") }
+            var options = tls.options()
             options.reusesTLSSessions = false
             let multi = CurlMulti()
             for _ in 0..<2 {
                 let info = try await connectAndEcho(multi, to: tls.url, options: options)
                 #expect(info.tlsSessionResumed == false, "\(info)")
             }
-            #expect(tls.resumedSessions == 0)
+            #expect(tls.stunnel.resumedSessions == 0)
             #expect(await multi.diagnostics == CurlMulti.Diagnostics(), "no cache kept")
         }
 
@@ -130,15 +118,11 @@ extension AsyncCurlTests {
         /// when it closes.
         @Test(.requires(.openssl, .stunnel))
         func plainConnectionInBetweenKeepsTheSessions() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(sessionPeer(certificates, version: "TLSv1.3"), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { sessionPeer($0, version: "TLSv1.3") }
+            let options = tls.options()
             let multi = CurlMulti()
             #expect(try await connectAndEcho(multi, to: tls.url, options: options).tlsSessionResumed == false)
-            try await connectAndEcho(multi, to: echo.url, options: peerOptions())
+            try await connectAndEcho(multi, to: tls.echo.url, options: peerOptions())
             #expect(await multi.diagnostics.retainedConnectionCaches == 1)
             #expect(try await connectAndEcho(multi, to: tls.url, options: options).tlsSessionResumed == true)
             #expect(await multi.diagnostics == .idle)
@@ -156,12 +140,8 @@ extension AsyncCurlTests {
         /// `shutdown()` frees the kept cache.
         @Test(.requires(.openssl, .stunnel))
         func shutdownFreesTheKeptCache() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho()
+            let options = tls.options()
             let multi = CurlMulti()
             try await connectAndEcho(multi, to: tls.url, options: options)
             #expect(await multi.diagnostics.retainedConnectionCaches == 1)

@@ -10,13 +10,9 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func tls13EchoRoundTrip() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, minimumVersion: "TLSv1.3"), forwardingTo: echo.port)
+            let tls = try await TLSEcho { .init($0.server, minimumVersion: "TLSv1.3") }
             let trace = TraceRecorder()
-            var options = peerOptions(trace: trace)
-            options.tls.caFile = certificates.caFile
+            let options = tls.options(trace: trace)
             let multi = CurlMulti()
             let info = try await connectAndEcho(multi, to: tls.url, options: options)
             #expect(info.usesTLS)
@@ -26,13 +22,9 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func tls12OnlyServerWorks() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, maximumVersion: "TLSv1.2"), forwardingTo: echo.port)
+            let tls = try await TLSEcho { .init($0.server, maximumVersion: "TLSv1.2") }
             let trace = TraceRecorder()
-            var options = peerOptions(trace: trace)
-            options.tls.caFile = certificates.caFile
+            let options = tls.options(trace: trace)
             try await connectAndEcho(CurlMulti(), to: tls.url, options: options)
             #expect(trace.contains("TLSv1.2"), "the handshake negotiated TLS 1.2:\n\(trace.text)")
             #expect(!trace.contains("TLSv1.3 /"), "no TLS 1.3 session:\n\(trace.text)")
@@ -41,12 +33,8 @@ extension AsyncCurlTests {
         /// A 127.0.0.1 URL verifies against the certificate's IP subjectAltName.
         @Test(.requires(.openssl, .stunnel))
         func ipAddressURLVerifiesAgainstIPSubjectAltName() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho()
+            let options = tls.options()
             try await connectAndEcho(CurlMulti(), to: "tls://127.0.0.1:\(tls.port)", options: options)
         }
 
@@ -96,12 +84,8 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func wrongHostNameFailsVerification() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.wrongHost), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.wrongHost) }
+            let options = tls.options()
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
             #expect(error?.message.contains("localhost") == true, "curl names the host it expected: \(String(describing: error))")
@@ -109,12 +93,8 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func expiredCertificateFailsVerification() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.expired), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.expired) }
+            let options = tls.options()
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
             #expect(error?.message.contains("expired") == true, "\(String(describing: error))")
@@ -150,12 +130,9 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func clientCertificateIsAccepted() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, clientCAFile: certificates.caFile), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
+            let certificates = tls.certificates
+            var options = tls.options()
             options.tls.clientCertificateFile = certificates.client.certificate
             options.tls.clientKeyFile = certificates.client.key
             try await connectAndEcho(CurlMulti(), to: tls.url, options: options)
@@ -163,12 +140,9 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func encryptedClientKeyWithPassword() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, clientCAFile: certificates.caFile), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
+            let certificates = tls.certificates
+            var options = tls.options()
             options.tls.clientCertificateFile = certificates.client.certificate
             options.tls.clientKeyFile = certificates.clientEncryptedKey
             options.tls.clientKeyPassword = certificates.clientKeyPassword
@@ -231,12 +205,8 @@ extension AsyncCurlTests {
         /// TLS 1.2: the server refuses during the handshake, so connect itself fails.
         @Test(.requires(.openssl, .stunnel))
         func missingClientCertificateTLS12FailsAtConnect() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, clientCAFile: certificates.caFile), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.server, clientCAFile: $0.caFile) }
+            var options = tls.options()
             options.tls.maximumVersion = .tls1_2
             let multi = CurlMulti()
             let error = await expectCurlError { _ = try await multi.connect(to: tls.url, options: options) }
@@ -277,12 +247,8 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func minimumTLS13AgainstTLS12OnlyServerFails() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, maximumVersion: "TLSv1.2"), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.server, maximumVersion: "TLSv1.2") }
+            var options = tls.options()
             options.tls.minimumVersion = .tls1_3
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .sslConnectError, "\(String(describing: error))")
@@ -290,12 +256,8 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func maximumTLS12AgainstTLS13OnlyServerFails() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server, minimumVersion: "TLSv1.3"), forwardingTo: echo.port)
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            let tls = try await TLSEcho { .init($0.server, minimumVersion: "TLSv1.3") }
+            var options = tls.options()
             options.tls.maximumVersion = .tls1_2
             let error = await expectCurlError { _ = try await CurlMulti().connect(to: tls.url, options: options) }
             #expect(error?.code == .sslConnectError, "\(String(describing: error))")
@@ -330,13 +292,10 @@ extension AsyncCurlTests {
 
         @Test(.requires(.openssl, .stunnel))
         func pinnedPublicKey() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
+            let tls = try await TLSEcho()
+            let certificates = tls.certificates
             let multi = CurlMulti()
-            var options = peerOptions()
-            options.tls.caFile = certificates.caFile
+            var options = tls.options()
 
             options.tls.pinnedPublicKey = certificates.serverPin
             try await connectAndEcho(multi, to: tls.url, options: options)
