@@ -97,7 +97,8 @@ extension AsyncCurlTests {
             }
             #expect(echo.acceptedCount == 0, "no bad option reached the network")
             #expect(await multi.diagnostics == .idle)
-            #expect(openFileDescriptorCount() == fdsBefore)
+            // Not more than before (earlier tests' peers may still be closing theirs).
+            #expect(openFileDescriptorCount() <= fdsBefore)
         }
 
         @Test func unixURLsAreChecked() throws {
