@@ -65,30 +65,33 @@ final class Daemon: Sendable {
     /// attempts. Throws `PeerError.exited` at once if the daemon dies meanwhile (a bad
     /// configuration, or the port was taken) and `PeerError.notReady` after `timeout`.
     func waitUntilListening(on port: Int, timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if loopbackPortAcceptsConnections(port) { return }
-            try checkRunning()
-            guard ContinuousClock.now < deadline else {
-                throw PeerError.notReady("\(name) did not listen on 127.0.0.1:\(port) within \(timeout)", log: logTail())
-            }
-            try await Task.sleep(for: .milliseconds(5))
+        try await poll("did not listen on 127.0.0.1:\(port)", timeout: timeout) {
+            loopbackPortAcceptsConnections(port) ? () : nil
         }
     }
 
     /// Waits until the daemon's output has a line starting with `prefix` and returns the rest of
     /// that line. For peers that choose their own port and print it.
     func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(10)) async throws -> String {
-        let deadline = ContinuousClock.now + timeout
-        while true {
+        try await poll("printed no line starting with '\(prefix)'", timeout: timeout) {
             let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
             // Only complete lines: the daemon may be in the middle of writing one.
-            for line in text.split(separator: "\n", omittingEmptySubsequences: false).dropLast() where line.hasPrefix(prefix) {
-                return String(line.dropFirst(prefix.count))
-            }
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+            return lines.first { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }
+        }
+    }
+
+    /// Checks `probe` every few milliseconds until it gives a value, which it returns: the
+    /// daemon's outside state (a port, a socket, its log) has no event to wait on. Throws
+    /// `PeerError.exited` at once if the daemon dies meanwhile, and `PeerError.notReady` naming
+    /// `failure` ("did not listen on …") once `timeout` has passed.
+    func poll<Value>(_ failure: String, timeout: Duration, _ probe: () -> Value?) async throws -> Value {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let value = probe() { return value }
             try checkRunning()
             guard ContinuousClock.now < deadline else {
-                throw PeerError.notReady("\(name) printed no line starting with '\(prefix)' within \(timeout)", log: logTail())
+                throw PeerError.notReady("\(name) \(failure) within \(timeout)", log: logTail())
             }
             try await Task.sleep(for: .milliseconds(5))
         }

@@ -43,14 +43,8 @@ extension Daemon {
     /// `PeerError.exited` at once if the daemon dies meanwhile and `PeerError.notReady` after
     /// `timeout`.
     func waitUntilListening(onUnixSocket path: String, timeout: Duration = .seconds(10)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if unixSocketAcceptsConnections(path) { return }
-            try checkRunning()
-            guard ContinuousClock.now < deadline else {
-                throw PeerError.notReady("\(name) did not listen on \(path) within \(timeout)", log: logTail())
-            }
-            try await Task.sleep(for: .milliseconds(5))
+        try await poll("did not listen on \(path)", timeout: timeout) {
+            unixSocketAcceptsConnections(path) ? () : nil
         }
     }
 }
