@@ -52,9 +52,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func issuerCertificateIsTheDirectIssuer() async throws {
             let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let server = try await StunnelPeer(.init(certificates.intermediateLeaf), forwardingTo: echo.port)
+            let server = try await TLSEcho { .init($0.intermediateLeaf) }
             let multi = CurlMulti()
             var options = peerOptions()
             options.tls.caFile = certificates.intermediateCAFile
@@ -72,11 +70,10 @@ extension AsyncCurlTests {
             let certificates = try TestCertificates.shared()
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
-            let tinyproxy = try await TinyproxyPeer()
-            let proxyTLS = try await StunnelPeer(.init(certificates.proxy), forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(.init(certificates.proxy))
             let multi = CurlMulti()
             var options = peerOptions()
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.proxyCAFile
             options.proxyTLS.issuerCertificateFile = certificates.proxyCAFile
             let info = try await connectAndEcho(multi, to: echo.url, options: options)
@@ -118,10 +115,8 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func partialChainWithOnlyTheIntermediateTrusted() async throws {
             let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
             // stunnel sends the leaf alone; the intermediate is in the client's CA file.
-            let server = try await StunnelPeer(.init(certificates.intermediateLeaf), forwardingTo: echo.port)
+            let server = try await TLSEcho { .init($0.intermediateLeaf) }
             let multi = CurlMulti()
             var options = peerOptions()
             options.tls.caFile = certificates.intermediateCAFile
@@ -147,11 +142,10 @@ extension AsyncCurlTests {
             let certificates = try TestCertificates.shared()
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
-            let tinyproxy = try await TinyproxyPeer()
-            let proxyTLS = try await StunnelPeer(.init(certificates.intermediateLeaf), forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(.init(certificates.intermediateLeaf))
             let multi = CurlMulti()
             var options = peerOptions()
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.intermediateCAFile
             options.tls.acceptsPartialChain = false
             try await connectAndEcho(multi, to: echo.url, options: options)
@@ -168,9 +162,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func allowsBEASTIsAccepted() async throws {
             let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let server = try await StunnelPeer(.init(certificates.server, maximumVersion: "TLSv1.2"), forwardingTo: echo.port)
+            let server = try await TLSEcho { .init($0.server, maximumVersion: "TLSv1.2") }
             let multi = CurlMulti()
             var options = peerOptions()
             options.tls.caFile = certificates.caFile
@@ -226,10 +218,7 @@ extension AsyncCurlTests {
         /// connection at TLS 1.2, so a server that does not speak SRP fails the handshake.
         @Test(.requires(.openssl, .stunnel))
         func tlsSRPNeverFallsBackToCertificateTLS() async throws {
-            let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let server = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
+            let server = try await TLSEcho { .init($0.server) }
             let multi = CurlMulti()
             var options = peerOptions()
             options.tls.verifyPeer = false

@@ -93,10 +93,9 @@ extension AsyncCurlTests {
             let certificates = try TestCertificates.shared()
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
-            let tinyproxy = try await TinyproxyPeer()
-            let proxyTLS = try await StunnelPeer(.init(certificates.proxy), forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(.init(certificates.proxy))
             var options = peerOptions()
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.proxyCAFile
             let multi = CurlMulti()
             try await multi.withConnection(to: echo.url, options: options) { connection in

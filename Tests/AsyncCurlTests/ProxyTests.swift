@@ -113,16 +113,15 @@ extension AsyncCurlTests {
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
             let origin = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
-            let tinyproxy = try await TinyproxyPeer()
-            let proxyTLS = try await StunnelPeer(.init(certificates.proxy), forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(.init(certificates.proxy))
             let multi = CurlMulti()
 
             var options = peerOptions()
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.proxyCAFile
             let plain = try await connectAndEcho(multi, to: echo.url, options: options)
             #expect(plain.proxyConnectStatus == 200)
-            #expect(plain.remotePort == proxyTLS.port)
+            #expect(plain.remotePort == proxy.port)
             #expect(!plain.usesTLS, "no TLS to the origin on a tcp:// URL")
 
             let trace = TraceRecorder()
@@ -131,7 +130,7 @@ extension AsyncCurlTests {
             let nested = try await connectAndEcho(multi, to: origin.url, options: options)
             #expect(nested.usesTLS)
             #expect(nested.proxyConnectStatus == 200)
-            #expect(await eventually { tinyproxy.requests.contains("CONNECT localhost:\(origin.port) HTTP/1.1") }, "tinyproxy saw: \(tinyproxy.requests)")
+            #expect(await eventually { proxy.tinyproxy.requests.contains("CONNECT localhost:\(origin.port) HTTP/1.1") }, "tinyproxy saw: \(proxy.tinyproxy.requests)")
             #expect(await multi.diagnostics == .idle)
         }
 
@@ -140,12 +139,11 @@ extension AsyncCurlTests {
             let certificates = try TestCertificates.shared()
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
-            let tinyproxy = try await TinyproxyPeer()
-            let proxyTLS = try await StunnelPeer(.init(certificates.proxy), forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(.init(certificates.proxy))
             let multi = CurlMulti()
 
             var options = peerOptions()
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.caFile  // did not sign the proxy's certificate
             let wrongCA = await expectCurlError { _ = try await multi.connect(to: echo.url, options: options) }
             #expect(wrongCA?.code == .peerFailedVerification, "\(String(describing: wrongCA))")
@@ -155,7 +153,7 @@ extension AsyncCurlTests {
             options.tls.caFile = certificates.proxyCAFile
             let separate = await expectCurlError { _ = try await multi.connect(to: echo.url, options: options) }
             #expect(separate?.code == .peerFailedVerification, "\(String(describing: separate))")
-            #expect(tinyproxy.requests.isEmpty, "no CONNECT got through: \(tinyproxy.requests)")
+            #expect(proxy.tinyproxy.requests.isEmpty, "no CONNECT got through: \(proxy.tinyproxy.requests)")
             #expect(await multi.diagnostics == .idle)
         }
 

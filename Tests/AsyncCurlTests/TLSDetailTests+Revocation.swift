@@ -13,9 +13,7 @@ extension AsyncCurlTests.TLSDetailTests {
     func crlFileRejectsTheRevokedCertificate() async throws {
         let certificates = try TestCertificates.shared()
         let forms = try TestCertificateForms.shared()
-        let echo = try LoopbackServer(mode: .echo)
-        defer { echo.stop() }
-        let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
+        let tls = try await TLSEcho { .init($0.server) }
         let multi = CurlMulti()
         var options = peerOptions()
         options.tls.caFile = certificates.caFile
@@ -122,7 +120,9 @@ extension AsyncCurlTests.TLSDetailTests {
     func httpsProxyWithCAAndClientCertificateFromMemory() async throws {
         let certificates = try TestCertificates.shared()
         let forms = try TestCertificateForms.shared()
-        let proxy = try await HTTPSProxy(certificates, requireClientCertificate: true)
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let proxy = try await HTTPSProxyPeer(.init(certificates.proxy, clientCAFile: certificates.caFile))
         let multi = CurlMulti()
         var options = peerOptions()
         options.proxy = proxy.url
@@ -130,21 +130,21 @@ extension AsyncCurlTests.TLSDetailTests {
         options.proxyTLS.caCertificates = try fileBytes(certificates.proxyCAFile)
         options.proxyTLS.clientCertificate = try fileBytes(certificates.client.certificate)
         options.proxyTLS.clientKey = try fileBytes(certificates.client.key)
-        let info = try await connectAndEcho(multi, to: proxy.echo.url, options: options)
-        #expect(info.remotePort == proxy.tls.port, "through the proxy: \(info)")
+        let info = try await connectAndEcho(multi, to: echo.url, options: options)
+        #expect(info.remotePort == proxy.stunnel.port, "through the proxy: \(info)")
 
         // PKCS#12 from memory, to the proxy.
         options.proxyTLS.clientKey = nil
         options.proxyTLS.clientCertificate = try fileBytes(forms.clientPKCS12)
         options.proxyTLS.clientCertificateFormat = .pkcs12
         options.proxyTLS.clientKeyPassword = forms.pkcs12Password
-        try await connectAndEcho(multi, to: proxy.echo.url, options: options)
+        try await connectAndEcho(multi, to: echo.url, options: options)
 
         // Without a client certificate the proxy refuses (TLS 1.3: at connect, or at the
         // first receive, as TLSTests.missingClientCertificateTLS13 explains; TLS 1.2 here).
         options.proxyTLS.clientCertificate = nil
         options.proxyTLS.maximumVersion = .tls1_2
-        let error = await expectCurlError { _ = try await multi.connect(to: proxy.echo.url, options: options) }
+        let error = await expectCurlError { _ = try await multi.connect(to: echo.url, options: options) }
         #expect(error?.code == .sslConnectError || error?.code == .sslClientCertificate, "\(String(describing: error))")
         #expect(await multi.diagnostics == .idle)
     }
@@ -153,7 +153,9 @@ extension AsyncCurlTests.TLSDetailTests {
     func httpsProxyCRLFile() async throws {
         let certificates = try TestCertificates.shared()
         let forms = try TestCertificateForms.shared()
-        let proxy = try await HTTPSProxy(certificates)
+        let echo = try LoopbackServer(mode: .echo)
+        defer { echo.stop() }
+        let proxy = try await HTTPSProxyPeer(.init(certificates.proxy))
         let multi = CurlMulti()
         var options = peerOptions()
         options.proxy = proxy.url
@@ -161,10 +163,10 @@ extension AsyncCurlTests.TLSDetailTests {
         options.proxyTLS.crlFile = forms.crlRevokingNothingFromProxyCA
         // The peer's CRL (revoking the server, which is not involved) is not the proxy's.
         options.tls.crlFile = forms.crlRevokingServer
-        try await connectAndEcho(multi, to: proxy.echo.url, options: options)
+        try await connectAndEcho(multi, to: echo.url, options: options)
 
         options.proxyTLS.crlFile = forms.crlRevokingProxy
-        let error = await expectCurlError { _ = try await multi.connect(to: proxy.echo.url, options: options) }
+        let error = await expectCurlError { _ = try await multi.connect(to: echo.url, options: options) }
         #expect(error?.code == .peerFailedVerification, "\(String(describing: error))")
         #expect(error?.message.contains("certificate revoked") == true, "\(String(describing: error))")
         #expect(await multi.diagnostics == .idle)
@@ -186,22 +188,6 @@ extension AsyncCurlTests.TLSDetailTests {
         #expect(status?.code == .notBuiltIn, "\(String(describing: status))")
         #expect(status?.message.contains("proxyTLS.verifyStatus") == true, "\(String(describing: status))")
         #expect(await multi.diagnostics == CurlMulti.Diagnostics())
-    }
-}
-
-/// An HTTPS proxy: stunnel with the proxy CA's certificate in front of tinyproxy, and a plain
-/// echo server to reach through it.
-private struct HTTPSProxy {
-    let echo: LoopbackServer
-    let tinyproxy: TinyproxyPeer
-    let tls: StunnelPeer
-    var url: String { "https://localhost:\(tls.port)" }
-
-    init(_ certificates: TestCertificates, requireClientCertificate: Bool = false) async throws {
-        echo = try LoopbackServer(mode: .echo)
-        tinyproxy = try await TinyproxyPeer()
-        tls = try await StunnelPeer(.init(certificates.proxy, clientCAFile: requireClientCertificate ? certificates.caFile : nil),
-                                    forwardingTo: tinyproxy.port)
     }
 }
 

@@ -99,9 +99,7 @@ extension AsyncCurlTests {
         @Test(.requires(.openssl, .stunnel))
         func caCertificatesFromMemory() async throws {
             let certificates = try TestCertificates.shared()
-            let echo = try LoopbackServer(mode: .echo)
-            defer { echo.stop() }
-            let tls = try await StunnelPeer(.init(certificates.server), forwardingTo: echo.port)
+            let tls = try await TLSEcho { .init($0.server) }
             let multi = CurlMulti()
             var options = peerOptions()
             // Nothing else may make it verify: a CA file that does not hold the test CA.

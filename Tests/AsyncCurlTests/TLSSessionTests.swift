@@ -157,18 +157,17 @@ extension AsyncCurlTests {
             let echo = try LoopbackServer(mode: .echo)
             defer { echo.stop() }
             let origin = try await StunnelPeer(sessionPeer(certificates, version: "TLSv1.3"), forwardingTo: echo.port)
-            let tinyproxy = try await TinyproxyPeer()
             var proxyConfiguration = StunnelPeer.Configuration(certificates.proxy)
             proxyConfiguration.debugLevel = 6
-            let proxyTLS = try await StunnelPeer(proxyConfiguration, forwardingTo: tinyproxy.port)
+            let proxy = try await HTTPSProxyPeer(proxyConfiguration)
             var options = peerOptions()
             options.tls.caFile = certificates.caFile
-            options.proxy = "https://localhost:\(proxyTLS.port)"
+            options.proxy = proxy.url
             options.proxyTLS.caFile = certificates.proxyCAFile
             let multi = CurlMulti()
             #expect(try await connectAndEcho(multi, to: origin.url, options: options).tlsSessionResumed == false)
             #expect(try await connectAndEcho(multi, to: origin.url, options: options).tlsSessionResumed == true)
-            #expect(await eventually { proxyTLS.resumedSessions == 1 }, "the proxy resumed:\n\(proxyTLS.daemon.logTail())")
+            #expect(await eventually { proxy.stunnel.resumedSessions == 1 }, "the proxy resumed:\n\(proxy.stunnel.daemon.logTail())")
             #expect(await eventually { origin.resumedSessions == 1 }, "the origin resumed:\n\(origin.daemon.logTail())")
             #expect(await multi.diagnostics == .idle)
         }
