@@ -11,12 +11,9 @@ final class AbstractSocketEchoPeer: Sendable {
     private let directory: TemporaryDirectory
 
     init() async throws {
-        let python = try PeerProgram.python3.executable()
-        let directory = try TemporaryDirectory("abstract-echo")
-        let script = try directory.write("echo.py", Self.script)
         let name = "asynccurl-test-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-        daemon = try Daemon(name: "abstract socket echo", executable: python, arguments: [script, name],
-                            logPath: directory.file("echo.log"))
+        let (daemon, directory) = try Daemon.python("abstract-echo", script: Self.script, arguments: [name])
+        self.daemon = daemon
         self.name = name
         self.directory = directory
         _ = try await daemon.waitForLine(startingWith: "LISTENING ")

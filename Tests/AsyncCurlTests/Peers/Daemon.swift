@@ -148,6 +148,30 @@ final class Daemon: Sendable {
     }
 }
 
+extension Daemon {
+    /// Runs `script`, a Python 3 program of the test's own, with `arguments`, in a temporary
+    /// directory named after `name` that also holds its log. The directory must live as long as
+    /// the daemon.
+    static func python(_ name: String, script: String, arguments: [String] = []) throws -> (Daemon, TemporaryDirectory) {
+        let python = try PeerProgram.python3.executable()
+        let directory = try TemporaryDirectory(name)
+        let file = try directory.write("\(name).py", script)
+        let daemon = try Daemon(name: name, executable: python, arguments: [file] + arguments,
+                                logPath: directory.file("\(name).log"))
+        return (daemon, directory)
+    }
+
+    /// Waits for the `PORT <n>` line of a peer that picks its own port (so no other process can
+    /// take it in between) and returns the port.
+    func waitForPrintedPort() async throws -> Int {
+        let printed = try await waitForLine(startingWith: "PORT ")
+        guard let port = Int(printed) else {
+            throw PeerError.notReady("\(name) printed a bad port '\(printed)'", log: logTail())
+        }
+        return port
+    }
+}
+
 /// What went wrong with a peer program.
 enum PeerError: Error, CustomStringConvertible {
     /// The program is not installed.

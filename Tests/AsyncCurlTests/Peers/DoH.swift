@@ -19,18 +19,11 @@ final class DoHPeer: Sendable {
     /// Serves with `identity` (the test certificates' `server` is for 127.0.0.1), answering
     /// `records`: name -> addresses, IPv4 or IPv6, such as `["svc.example.test": ["127.0.0.1"]]`.
     init(_ identity: TestCertificates.Identity, records: [String: [String]]) async throws {
-        let python = try PeerProgram.python3.executable()
-        let directory = try TemporaryDirectory("doh")
-        let script = try directory.write("doh.py", Self.script)
         let names = records.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: ","))" }
-        daemon = try Daemon(name: "DoH responder", executable: python,
-                            arguments: [script, identity.certificate, identity.key] + names,
-                            logPath: directory.file("doh.log"))
-        let printed = try await daemon.waitForLine(startingWith: "PORT ")
-        guard let port = Int(printed) else {
-            throw PeerError.notReady("the DoH responder printed a bad port '\(printed)'", log: daemon.logTail())
-        }
-        self.port = port
+        let (daemon, directory) = try Daemon.python("doh", script: Self.script,
+                                                    arguments: [identity.certificate, identity.key] + names)
+        self.daemon = daemon
+        port = try await daemon.waitForPrintedPort()
         self.directory = directory
     }
 

@@ -10,16 +10,9 @@ final class HappyEyeballsPeer: Sendable {
     private let directory: TemporaryDirectory
 
     init() async throws {
-        let python = try PeerProgram.python3.executable()
-        let directory = try TemporaryDirectory("eyeballs")
-        let script = try directory.write("eyeballs.py", Self.script)
-        daemon = try Daemon(name: "happy eyeballs peer", executable: python, arguments: [script],
-                            logPath: directory.file("eyeballs.log"))
-        let printed = try await daemon.waitForLine(startingWith: "PORT ")
-        guard let port = Int(printed) else {
-            throw PeerError.notReady("the happy eyeballs peer printed a bad port '\(printed)'", log: daemon.logTail())
-        }
-        self.port = port
+        let (daemon, directory) = try Daemon.python("happy-eyeballs", script: Self.script)
+        self.daemon = daemon
+        port = try await daemon.waitForPrintedPort()
         self.directory = directory
     }
 

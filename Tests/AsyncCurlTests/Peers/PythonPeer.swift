@@ -32,16 +32,9 @@ final class PythonPeer: Sendable {
     }
 
     private init(arguments: [String]) async throws {
-        let python = try PeerProgram.python3.executable()
-        let directory = try TemporaryDirectory("python-peer")
-        let script = try directory.write("peer.py", Self.script)
-        daemon = try Daemon(name: "python peer \(arguments[0])", executable: python, arguments: [script] + arguments,
-                            logPath: directory.file("peer.log"))
-        let printed = try await daemon.waitForLine(startingWith: "PORT ")
-        guard let port = Int(printed) else {
-            throw PeerError.notReady("python peer printed a bad port '\(printed)'", log: daemon.logTail())
-        }
-        self.port = port
+        let (daemon, directory) = try Daemon.python("python-peer-\(arguments[0])", script: Self.script, arguments: arguments)
+        self.daemon = daemon
+        port = try await daemon.waitForPrintedPort()
         self.directory = directory
     }
 
