@@ -27,12 +27,13 @@ extension CurlMulti {
         }
         let traceBox = TraceBox.handler(trace: options.trace, logger: logger).map { Unmanaged.passRetained(TraceBox($0)) }
         let gate = ConnectionGate(epoll: readiness?.epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
+        let hasTLSLayer = !options.hasNoTLSLayer(for: target)
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
-                                      allowsDirectIO: request == nil && options.hasNoTLSLayer(for: target),
+                                      allowsDirectIO: request == nil && !hasTLSLayer,
                                       errorBuffer: errorBuffer, traceBox: traceBox)
-        record.cachesTLSSessions = options.cachesTLSSessions && !options.hasNoTLSLayer(for: target)
+        record.cachesTLSSessions = options.cachesTLSSessions && hasTLSLayer
         record.setup = SetupFacts(target: target, options: options)
-        record.hasTLSLayer = !options.hasNoTLSLayer(for: target)
+        record.hasTLSLayer = hasTLSLayer
         record.logger = logger
         do {
             let handle = EasyHandle(raw: easy)

@@ -114,20 +114,27 @@ struct ConnectionTarget: Hashable, Sendable {
         self.isHTTP = defaultPort != nil
         self.host = String(host)
         self.port = port
-        try Self.validateWithCurl(curlURL, original: url)
+        try checkURLWithCurl(curlURL, describedAs: "'\(url)'")
     }
+}
 
-    /// Lets libcurl's own URL parser have the last word, so that nothing it would reject later
-    /// reaches the network.
-    private static func validateWithCurl(_ curlURL: String, original: String) throws(CurlError) {
-        guard let handle = curl_url() else {
-            throw CurlError(code: .outOfMemory)
-        }
-        defer { curl_url_cleanup(handle) }
-        let result = curl_url_set(handle, CURLUPART_URL, curlURL, 0)
-        guard result == CURLUE_OK else {
-            let reason = String(cString: curl_url_strerror(result))
-            throw CurlError(code: .urlMalformat, message: "'\(original)': \(reason)")
-        }
+/// Lets libcurl's own URL parser have the last word on `url`, so that nothing it would reject
+/// later reaches the network, and requires a host. `described` starts the error's message
+/// (`"'tcp://…'"`, or `"proxy: 'http://…'"`); `allowingAnyScheme` for SOCKS proxy URLs, whose
+/// schemes are no libcurl protocol.
+func checkURLWithCurl(_ url: String, describedAs described: String, allowingAnyScheme: Bool = false) throws(CurlError) {
+    guard let handle = curl_url() else {
+        throw CurlError(code: .outOfMemory)
     }
+    defer { curl_url_cleanup(handle) }
+    let flags = allowingAnyScheme ? UInt32(CURLU_NON_SUPPORT_SCHEME) : 0
+    let result = curl_url_set(handle, CURLUPART_URL, url, flags)
+    guard result == CURLUE_OK else {
+        throw CurlError(code: .urlMalformat, message: "\(described): \(String(cString: curl_url_strerror(result)))")
+    }
+    var host: UnsafeMutablePointer<CChar>?
+    guard curl_url_get(handle, CURLUPART_HOST, &host, 0) == CURLUE_OK, let host else {
+        throw CurlError(code: .urlMalformat, message: "\(described) has no host")
+    }
+    curl_free(host)
 }

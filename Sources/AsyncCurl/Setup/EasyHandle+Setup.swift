@@ -160,26 +160,8 @@ enum ProxyURL {
         if scheme == nil, !schemes.contains("http") {
             throw CurlError(code: .urlMalformat, message: "\(option): '\(url)' has no scheme; use \(schemes.sorted().map { "\($0)://" }.joined(separator: ", "))")
         }
-        try checkURLWithCurl(scheme == nil ? "http://\(url)" : url, option: option, allowingAnyScheme: true)
+        let full = scheme == nil ? "http://\(url)" : url
+        try checkURLWithCurl(full, describedAs: "\(option): '\(full)'", allowingAnyScheme: true)
         return url
     }
-}
-
-/// Lets libcurl's own URL parser check `url`; `allowingAnyScheme` for SOCKS URLs, whose schemes
-/// are no libcurl protocol.
-func checkURLWithCurl(_ url: String, option: String, allowingAnyScheme: Bool = false) throws(CurlError) {
-    guard let handle = curl_url() else {
-        throw CurlError(code: .outOfMemory)
-    }
-    defer { curl_url_cleanup(handle) }
-    let flags = allowingAnyScheme ? UInt32(CURLU_NON_SUPPORT_SCHEME) : 0
-    let result = curl_url_set(handle, CURLUPART_URL, url, flags)
-    guard result == CURLUE_OK else {
-        throw CurlError(code: .urlMalformat, message: "\(option): '\(url)': \(String(cString: curl_url_strerror(result)))")
-    }
-    var host: UnsafeMutablePointer<CChar>?
-    guard curl_url_get(handle, CURLUPART_HOST, &host, 0) == CURLUE_OK, let host else {
-        throw CurlError(code: .urlMalformat, message: "\(option): '\(url)' has no host")
-    }
-    curl_free(host)
 }

@@ -124,7 +124,7 @@ public struct DNSOverHTTPS: Sendable, Hashable {
         guard url.lowercased().hasPrefix("https://") else {
             throw CurlError(code: .urlMalformat, message: "dnsOverHTTPS: '\(url)' is not an https:// URL; DNS-over-HTTPS must run over TLS")
         }
-        try checkURLWithCurl(url, option: "dnsOverHTTPS")
+        try checkURLWithCurl(url, describedAs: "dnsOverHTTPS: '\(url)'")
         return url
     }
 }
