@@ -16,7 +16,8 @@ SWIFT_FLAGS ?=
 # What building needs, and what the tests' real peers need.
 BUILD_PACKAGES := libcurl4-openssl-dev pkg-config
 TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 libio-socket-socks-perl redis-server nginx \
-                  squid krb5-kdc krb5-admin-server krb5-user gnutls-bin
+                  squid krb5-kdc krb5-admin-server krb5-user gnutls-bin \
+                  dovecot-imapd dovecot-pop3d python3-aiosmtpd
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
