@@ -9,6 +9,13 @@ extension AsyncCurlTests {
             ("TCP://[::1]:7", "http://[::1]:7/", false, "::1", 7),
             ("http://example.com", "http://example.com:80", false, "example.com", 80),
             ("https://example.com/path?x=1", "https://example.com:443/path?x=1", true, "example.com", 443),
+            ("smtp://mail.example.com", "smtp://mail.example.com:25", false, "mail.example.com", 25),
+            ("smtp://127.0.0.1:2525/client.example.org", "smtp://127.0.0.1:2525/client.example.org", false, "127.0.0.1", 2525),
+            ("SMTPS://mail.example.com", "smtps://mail.example.com:465", true, "mail.example.com", 465),
+            ("imap://[::1]", "imap://[::1]:143", false, "::1", 143),
+            ("imaps://mail.example.com/", "imaps://mail.example.com:993/", true, "mail.example.com", 993),
+            ("pop3://mail.example.com:1110", "pop3://mail.example.com:1110", false, "mail.example.com", 1110),
+            ("pop3s://mail.example.com", "pop3s://mail.example.com:995", true, "mail.example.com", 995),
         ])
         func parsesValidURLs(url: String, curlURL: String, usesTLS: Bool, host: String, port: Int) throws {
             let target = try ConnectionTarget(parsing: url)
@@ -31,7 +38,11 @@ extension AsyncCurlTests {
             ("tcp://[::1:80", .urlMalformat),
             ("tcp://bad host:80", .urlMalformat),
             ("ftp://127.0.0.1:21", .unsupportedProtocol),
-            ("imaps://127.0.0.1:993", .unsupportedProtocol),
+            ("imaps://127.0.0.1:993/INBOX", .urlMalformat),
+            ("pop3://127.0.0.1/1", .urlMalformat),
+            ("smtp://127.0.0.1/bad name", .urlMalformat),
+            ("smtp://user@127.0.0.1", .urlMalformat),
+            ("ldap://127.0.0.1:389", .unsupportedProtocol),
             ("://127.0.0.1:1", .urlMalformat),
         ])
         func rejectsBadURLs(url: String, code: CurlError.Code) {

@@ -47,6 +47,10 @@ final class ConnectionRecord {
     var headerList: UnsafeMutablePointer<curl_slist>?
     /// The lists the options gave libcurl (proxy headers, resolve and connect-to entries).
     var lists = CurlLists()
+    /// For a mail URL: the server's lines, which libcurl's header callback writes during the set-up.
+    var serverResponses: Unmanaged<ServerResponses>?
+    /// TLS runs to the peer: a TLS URL, or a mail connection that upgraded with STARTTLS.
+    var usesTLSToPeer: Bool
     /// What the options asked for, for the connection's info and errors.
     var setup = SetupFacts()
     /// The options' logger, with the connection's number as metadata.
@@ -81,6 +85,7 @@ final class ConnectionRecord {
         self.target = target
         self.gate = gate
         self.state = .connecting(nil)
+        self.usesTLSToPeer = target.usesTLS
         self.errorBuffer = errorBuffer
         self.traceBox = traceBox
     }
@@ -128,6 +133,7 @@ final class ConnectionRecord {
         var error = channel.error(code, proxyStatus: proxyStatus)
         if case .connecting = state {
             explainSetupFailure(&error)
+            explainMailFailure(&error)
         }
         return error
     }
@@ -173,7 +179,7 @@ final class ConnectionRecord {
     }
 
     /// Frees what the record owns, once: the easy handle (no longer in the multi handle), its
-    /// error buffer, trace box and HTTP exchange, and `emptyConnectionCache`, the connection
+    /// error buffer, trace box, HTTP exchange and server lines, and `emptyConnectionCache`, the connection
     /// cache its group left empty (see `CurlMulti.release`), which goes after the easy handle
     /// that used it: a share in use cannot be freed.
     func free(emptyConnectionCache: UnsafeMutableRawPointer?) {
@@ -189,6 +195,8 @@ final class ConnectionRecord {
         traceBox = nil
         exchange?.release()
         exchange = nil
+        serverResponses?.release()
+        serverResponses = nil
         curl_slist_free_all(headerList)
         headerList = nil
         lists.freeAll()

@@ -35,10 +35,14 @@ extension CurlMulti {
         record.setup = SetupFacts(target: target, options: options)
         record.hasTLSLayer = hasTLSLayer
         record.logger = logger
+        if let mail = target.mailProtocol {
+            record.serverResponses = Unmanaged.passRetained(ServerResponses(mail))
+        }
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configure(target: target, options: options, id: id,
                                  errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
+                                 serverResponses: record.serverResponses?.takeUnretainedValue(),
                                  lists: &record.lists)
             if let request {
                 let exchange = Unmanaged.passRetained(HTTPExchange())

@@ -169,7 +169,11 @@ extension CurlMulti {
             } else {
                 record.captureFailuresAfterStaleErrorBuffer()
             }
-            return EasyHandle(raw: record.easy).connectionInfo(for: record.target, setup: record.setup)
+            var info = EasyHandle(raw: record.easy).connectionInfo(for: record.target, setup: record.setup)
+            if failure == nil, let problem = record.addMailFacts(to: &info) {
+                failure = problem
+            }
+            return info
         }
         if failure == nil {
             // curl watches nothing from here on; anything recorded for this fd number is stale.

@@ -13,7 +13,7 @@ extension CurlMulti {
     /// Half-closes a plain TCP connection: `shutdown(SHUT_WR)` on its socket.
     func finishSending(_ id: ConnectionID) throws {
         let record = try openRecord(id)
-        guard !record.target.usesTLS else {
+        guard !record.usesTLSToPeer else {
             throw CurlError(code: .unsupportedProtocol, message: "finishSending() is not possible on a TLS connection: libcurl cannot send close_notify without closing the connection")
         }
         guard !record.hasTLSLayer else {

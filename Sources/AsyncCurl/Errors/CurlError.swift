@@ -69,7 +69,8 @@ extension CurlError {
         public static let couldNotResolveHost = Code(CURLE_COULDNT_RESOLVE_HOST)
         /// The TCP connection (to the host or to the proxy) was refused or failed.
         public static let couldNotConnect = Code(CURLE_COULDNT_CONNECT)
-        /// The peer or proxy answered with something libcurl could not make sense of.
+        /// The peer or proxy answered with something libcurl could not make sense of; for a mail
+        /// URL, also a server whose greeting is not one of the protocol (the message quotes it).
         public static let weirdServerReply = Code(CURLE_WEIRD_SERVER_REPLY)
         /// Memory could not be allocated.
         public static let outOfMemory = Code(CURLE_OUT_OF_MEMORY)
@@ -102,8 +103,17 @@ extension CurlError {
         public static let proxy = Code(CURLE_PROXY)
         /// libcurl was called in a way it does not allow (an AsyncCurl bug if you see it).
         public static let badFunctionArgument = Code(CURLE_BAD_FUNCTION_ARGUMENT)
-        /// Login to the proxy failed.
+        /// A mail server refused the login (``ConnectionOptions/username``,
+        /// ``ConnectionOptions/password``, ``ConnectionOptions/oauth2BearerToken``), offered no
+        /// mechanism ``ConnectionOptions/loginOptions`` allows, or offered no login at all; the
+        /// message ends with the server's own words. Also a refused FTP-style login to a proxy.
         public static let loginDenied = Code(CURLE_LOGIN_DENIED)
+        /// A mail server did not upgrade to TLS while ``ConnectionOptions/tlsUpgrade`` is
+        /// ``TLSUpgrade/required``: it offers no `STARTTLS` (`STLS` for POP3), or refused it.
+        public static let useSSLFailed = Code(CURLE_USE_SSL_FAILED)
+        /// A mail server refused the client before the login, such as an SMTP server that
+        /// rejects the `EHLO` name.
+        public static let remoteAccessDenied = Code(CURLE_REMOTE_ACCESS_DENIED)
         /// A feature is not built into the loaded libcurl, or an option has no variant for where
         /// it was set (such as curves for an HTTPS proxy in libcurl 7.88.1).
         public static let notBuiltIn = Code(CURLE_NOT_BUILT_IN)
@@ -143,7 +153,8 @@ extension CurlError {
             .badFunctionArgument: "badFunctionArgument", .loginDenied: "loginDenied",
             .notBuiltIn: "notBuiltIn", .sslCRLBadFile: "sslCRLBadFile",
             .sslInvalidCertificateStatus: "sslInvalidCertificateStatus",
-            .sslIssuerError: "sslIssuerError",
+            .sslIssuerError: "sslIssuerError", .useSSLFailed: "useSSLFailed",
+            .remoteAccessDenied: "remoteAccessDenied",
         ]
     }
 }

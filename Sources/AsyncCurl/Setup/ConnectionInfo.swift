@@ -19,7 +19,8 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
     public var localAddress: String?
     /// The local port of the socket (`CURLINFO_LOCAL_PORT`).
     public var localPort: Int?
-    /// Whether TLS runs to the peer (`tls://` and `https://` URLs).
+    /// Whether TLS runs to the peer: `tls://`, `https://`, `smtps://`, `imaps://` and `pop3s://`
+    /// URLs, and plain mail URLs that upgraded with STARTTLS (``upgradedToTLS``).
     public var usesTLS: Bool
     /// The HTTP status of an HTTP or HTTPS proxy's answer to `CONNECT` (normally 200), or `nil`
     /// when no HTTP proxy was used (`CURLINFO_HTTP_CONNECTCODE`).
@@ -45,6 +46,22 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
     /// ``ConnectionOptions/collectsPeerCertificates`` is set (`CURLINFO_CERTINFO`); otherwise
     /// empty.
     public var peerCertificates: [PeerCertificate] = []
+    /// For a mail URL (`smtp://`, `imap://`, `pop3://` and their TLS variants): every line the
+    /// server sent during the set-up, in order, without line endings: the greeting, the
+    /// capabilities (`EHLO`, `CAPABILITY`, `CAPA`) before and after STARTTLS, and the answers to
+    /// STARTTLS and to the login. So the application knows what the server offers (`SIZE`,
+    /// `IDLE`, `PIPELINING`, …) without asking again. Empty for other URLs.
+    ///
+    /// ```swift
+    /// let connection = try await multi.connect(to: "smtp://mail.example.com:587", options: options)
+    /// let offersSize = connection.info.serverResponses.contains { $0.hasPrefix("250-SIZE") || $0.hasPrefix("250 SIZE") }
+    /// ```
+    public var serverResponses: [String] = []
+    /// Whether a plain mail connection upgraded to TLS with `STARTTLS` (`STLS` for POP3); then
+    /// ``usesTLS`` is true as well and the TLS facts (``tlsVersion``, …) describe the upgraded
+    /// session. Always true for a plain mail URL with ``TLSUpgrade/required``; with
+    /// ``TLSUpgrade/ifAvailable``, whether the server offered it.
+    public var upgradedToTLS: Bool = false
 
     /// Set-up times, each measured from the start of the connect, as libcurl's `*_TIME_T`.
     public struct Timings: Sendable, Hashable {
@@ -52,7 +69,8 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
         public var nameLookup: Duration
         /// Until the TCP connection (to the host or proxy) was up (`CURLINFO_CONNECT_TIME_T`).
         public var connected: Duration
-        /// Until the TLS handshake finished (`CURLINFO_APPCONNECT_TIME_T`); `nil` without TLS.
+        /// Until the TLS handshake finished (`CURLINFO_APPCONNECT_TIME_T`; for STARTTLS, the
+        /// upgrade's handshake); `nil` without TLS.
         public var tlsEstablished: Duration?
 
         /// Creates timings; mostly for tests.
@@ -90,6 +108,7 @@ public struct ConnectionInfo: Sendable, Hashable, CustomStringConvertible {
         let local = "\(localAddress ?? "?"):\(localPort.map(String.init) ?? "?")"
         let remote = "\(remoteAddress ?? "?"):\(remotePort.map(String.init) ?? "?")"
         var parts = unixSocketPath.map { ["\(host) via Unix socket \($0)"] } ?? ["\(host):\(port) via \(local) -> \(remote)"]
+        if upgradedToTLS { parts.append("STARTTLS") }
         if usesTLS {
             let details = [tlsVersion, tlsCipher, tlsSessionResumed == true ? "resumed" : nil].compactMap { $0 }
             parts.append(details.isEmpty ? "TLS" : "TLS (\(details.joined(separator: ", ")))")
@@ -179,6 +198,12 @@ struct SetupFacts: Sendable {
     var dnsOverHTTPS: String?
     /// Whether ``ConnectionOptions/resolve`` has entries.
     var hasResolveEntries = false
+    /// A plain mail connection that may upgrade with STARTTLS (``ConnectionOptions/tlsUpgrade``).
+    var mayUpgradeToTLS = false
+    /// The proxy connection may run TLS (an `https://` or environment proxy).
+    var proxyMayUseTLS = false
+    /// A mail login was asked for (a user name or a bearer token).
+    var logsIn = false
 
     /// The methods libcurl may use with the proxy, or `nil` when it uses none (no credentials).
     var proxyAuthWanted: AuthMethods? { hasProxyCredentials ? proxyAuthMethods : nil }
@@ -203,5 +228,8 @@ struct SetupFacts: Sendable {
         collectsPeerCertificates = options.collectsPeerCertificates
         dnsOverHTTPS = options.dnsOverHTTPS?.url
         hasResolveEntries = !options.resolve.isEmpty
+        mayUpgradeToTLS = options.mayUpgradeToTLS(target)
+        proxyMayUseTLS = options.proxyMayUseTLS
+        logsIn = options.serverLogin.logsIn
     }
 }

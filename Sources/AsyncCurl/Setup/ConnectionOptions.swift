@@ -288,8 +288,12 @@ public struct ConnectionOptions: Sendable {
     /// ``GSSAPIDelegation/none``, the default, delegates nothing.
     public var gssapiDelegation: GSSAPIDelegation = .none
 
+    /// The mail login options (``username``, ``password``, ``tlsUpgrade``, …), stored together
+    /// (see ConnectionOptions+Login.swift).
+    var serverLogin = ServerLogin()
+
     /// Options with libcurl's defaults, except: no proxy from the environment, TCP_NODELAY on,
-    /// and TLS peer and host verification on.
+    /// TLS peer and host verification on, and a required TLS upgrade for plain mail URLs.
     public init() {}
 }
 
@@ -312,11 +316,19 @@ extension ConnectionOptions {
     /// target, and no `https://` proxy (nor an environment proxy, which could be one). Such a
     /// connection's socket carries the application's bytes as they are once open.
     func hasNoTLSLayer(for target: ConnectionTarget) -> Bool {
-        guard !target.usesTLS else { return false }
-        if let proxy {
-            // An empty string means no proxy, not even the environment's.
-            return !proxy.lowercased().hasPrefix("https://")
-        }
-        return !useEnvironmentProxy
+        !target.usesTLS && !mayUpgradeToTLS(target) && !proxyMayUseTLS
+    }
+
+    /// Whether the connection to an `https://` proxy (or an environment proxy, which could be
+    /// one) runs TLS.
+    var proxyMayUseTLS: Bool {
+        // An empty string means no proxy, not even the environment's.
+        if let proxy { return proxy.lowercased().hasPrefix("https://") }
+        return useEnvironmentProxy
+    }
+
+    /// Whether a plain mail connection may upgrade to TLS with STARTTLS (see ``tlsUpgrade``).
+    func mayUpgradeToTLS(_ target: ConnectionTarget) -> Bool {
+        target.mailProtocol != nil && !target.usesTLS && tlsUpgrade != .none
     }
 }

@@ -6,6 +6,8 @@ import CCurl
 /// `https://host:port`; with `CURLOPT_CONNECT_ONLY` libcurl then stops after TCP (and TLS) and
 /// sends no HTTP. `http://` and `https://` are accepted as they are, with their default ports.
 /// `unix:///path` becomes `http://localhost/` with the path as `CURLOPT_UNIX_SOCKET_PATH`.
+/// The mail schemes `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://` and `pop3s://` are
+/// passed on as they are, with their default ports: libcurl then greets, upgrades and logs in.
 /// Everything is checked here, before any I/O, so a bad URL is a ``CurlError`` at once.
 struct ConnectionTarget: Hashable, Sendable {
     /// The URL handed to `CURLOPT_URL`.
@@ -14,6 +16,10 @@ struct ConnectionTarget: Hashable, Sendable {
     let usesTLS: Bool
     /// Whether the URL was an `http://` or `https://` one (which may carry a path).
     let isHTTP: Bool
+    /// The mail protocol of an `smtp://`, `imap://` or `pop3://` URL (or its TLS variant).
+    let mailProtocol: MailProtocol?
+    /// The scheme of ``curlURL``, the one protocol `CURLOPT_PROTOCOLS_STR` allows.
+    let curlScheme: String
     /// The host as written (without IPv6 brackets).
     let host: String
     /// The port to connect to; 0 for a `unix://` URL.
@@ -39,6 +45,8 @@ struct ConnectionTarget: Hashable, Sendable {
             self.curlURL = "http://localhost/"
             self.usesTLS = false
             self.isHTTP = false
+            self.mailProtocol = nil
+            self.curlScheme = "http"
             self.host = "localhost"
             self.port = 0
             self.unixSocketPath = path
@@ -47,13 +55,19 @@ struct ConnectionTarget: Hashable, Sendable {
         self.unixSocketPath = nil
         let curlScheme: String
         let defaultPort: Int?
+        var mailProtocol: MailProtocol?
         switch scheme {
         case "tcp": curlScheme = "http"; defaultPort = nil
         case "tls": curlScheme = "https"; defaultPort = nil
         case "http": curlScheme = "http"; defaultPort = 80
         case "https": curlScheme = "https"; defaultPort = 443
         default:
-            throw CurlError(code: .unsupportedProtocol, message: "unsupported scheme '\(scheme)' in '\(url)': use tcp://, tls://, http://, https:// or unix://")
+            guard let mail = MailProtocol.scheme(scheme) else {
+                throw CurlError(code: .unsupportedProtocol, message: "unsupported scheme '\(scheme)' in '\(url)': use tcp://, tls://, http://, https://, unix://, smtp://, smtps://, imap://, imaps://, pop3:// or pop3s://")
+            }
+            curlScheme = scheme
+            defaultPort = mail.defaultPort
+            mailProtocol = mail.protocol
         }
         let authorityEnd = rest.firstIndex(where: { (character: Character) -> Bool in
             character == "/" || character == "?" || character == "#"
@@ -62,6 +76,9 @@ struct ConnectionTarget: Hashable, Sendable {
         let trailer = rest[authorityEnd...]
         if defaultPort == nil, !(trailer.isEmpty || trailer == "/") {
             throw CurlError(code: .urlMalformat, message: "'\(url)': a \(scheme):// URL has no path, query or fragment; expected \(scheme)://host:port")
+        }
+        if let mailProtocol {
+            try mailProtocol.checkPath(trailer, url: url)
         }
         guard !authority.contains("@") else {
             throw CurlError(code: .urlMalformat, message: "'\(url)': user names or passwords are not allowed in the connection URL")
@@ -110,8 +127,10 @@ struct ConnectionTarget: Hashable, Sendable {
         }
         let hostInURL = host.contains(":") ? "[\(host)]" : String(host)
         self.curlURL = "\(curlScheme)://\(hostInURL):\(port)\(defaultPort == nil ? "/" : String(trailer))"
-        self.usesTLS = curlScheme == "https"
-        self.isHTTP = defaultPort != nil
+        self.usesTLS = ["https", "smtps", "imaps", "pop3s"].contains(curlScheme)
+        self.isHTTP = defaultPort != nil && mailProtocol == nil
+        self.mailProtocol = mailProtocol
+        self.curlScheme = curlScheme
         self.host = String(host)
         self.port = port
         try checkURLWithCurl(curlURL, describedAs: "'\(url)'")

@@ -42,20 +42,20 @@ struct EasyHandle {
     /// Applies everything `connect` needs: CONNECT_ONLY, the URL, and the user's options.
     func configure(target: ConnectionTarget, options: ConnectionOptions, id: ConnectionID,
                    errorBuffer: UnsafeMutablePointer<CChar>, traceBox: TraceBox?,
-                   lists: inout CurlLists) throws(CurlError) {
+                   serverResponses: ServerResponses?, lists: inout CurlLists) throws(CurlError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(errorBuffer))
         try set(CURLOPT_PRIVATE, pointer: UnsafeMutableRawPointer(bitPattern: UInt(id.rawValue)))
         // Signals cannot be used from a multi-threaded process; the threaded resolver needs none.
         try set(CURLOPT_NOSIGNAL, true)
         try set(CURLOPT_CONNECT_ONLY, 1)
         try set(CURLOPT_URL, target.curlURL)
-        // Only the schemes ConnectionTarget produces, even if a URL were to slip through.
-        try set(CURLOPT_PROTOCOLS_STR, "http,https")
+        // Only the target's own scheme, even if another URL were to slip through.
+        try set(CURLOPT_PROTOCOLS_STR, target.curlScheme)
         // Never HTTP/2: libcurl 7.88.1 offers h2 by ALPN and, when the server picks it, sends the
         // HTTP/2 preface on the connect-only connection and reads the peer's bytes as frames.
         try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         if !target.isHTTP {
-            // A raw tls:// connection speaks no HTTP, so it claims none (ALPN offers nothing).
+            // A raw tls:// or mail connection speaks no HTTP, so it claims none (ALPN offers nothing).
             try set(CURLOPT_SSL_ENABLE_ALPN, false)
         }
         // Sockets are close-on-exec, so a child process cannot keep a connection open.
@@ -103,6 +103,7 @@ struct EasyHandle {
             try set(CURLOPT_SSL_SESSIONID_CACHE, false)
         }
         try configureSetup(target: target, options: options, lists: &lists)
+        try configureLogin(target: target, options: options, responses: serverResponses)
 
         if let traceBox {
             try enableTrace(traceBox)
