@@ -171,19 +171,23 @@ public actor CurlMulti {
     // MARK: - Connecting
 
     /// Opens a connection and returns it once TCP (and, for `tls://` and `https://`, TLS) is up,
-    /// through the proxy if one is set.
+    /// through the proxy if one is set; for a mail URL, once libcurl has also greeted the
+    /// server, upgraded to TLS and logged in (<doc:MailProtocols>).
     ///
     /// - Parameters:
     ///   - url: `tcp://host:port` for plain TCP, `tls://host:port` for TLS, or `http://` and
     ///     `https://` URLs (which default to ports 80 and 443). IPv6 hosts go in brackets:
-    ///     `tcp://[::1]:6379`. No HTTP is spoken: the connection is raw.
+    ///     `tcp://[::1]:6379`. No HTTP is spoken: the connection is raw. `unix:///path` for a
+    ///     Unix domain socket. `smtp://`, `smtps://`, `imap://`, `imaps://`, `pop3://` and
+    ///     `pop3s://` for a mail session, handed over after the login.
     ///   - options: Time limit, proxy, TLS and socket options.
     /// - Returns: An open connection. Close it with ``AsyncConnection/close()``, or use
     ///   ``withConnection(to:options:isolation:_:)`` to have it closed for you.
     /// - Throws: ``CurlError`` with ``CurlError/Code/urlMalformat`` or
     ///   ``CurlError/Code/unsupportedProtocol`` for a bad URL (before any I/O),
     ///   ``CurlError/Code/couldNotResolveHost``, ``CurlError/Code/couldNotConnect``,
-    ///   ``CurlError/Code/operationTimedOut``, ``CurlError/Code/peerFailedVerification`` and
+    ///   ``CurlError/Code/operationTimedOut``, ``CurlError/Code/peerFailedVerification``,
+    ///   for mail URLs ``CurlError/Code/loginDenied`` and ``CurlError/Code/useSSLFailed``, and
     ///   others for set-up failures; `CancellationError` if the task is cancelled meanwhile, in
     ///   which case everything the attempt used is released at once.
     public nonisolated func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
