@@ -14,10 +14,10 @@ SWIFT       ?= swift
 SWIFT_FLAGS ?=
 
 # What building needs, and what the tests' real peers need.
-BUILD_PACKAGES := libcurl4-openssl-dev pkg-config
+BUILD_PACKAGES := libcurl4-openssl-dev pkg-config zlib1g-dev
 TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 libio-socket-socks-perl redis-server nginx \
                   squid krb5-kdc krb5-admin-server krb5-user gnutls-bin \
-                  dovecot-imapd dovecot-pop3d python3-aiosmtpd
+                  dovecot-imapd dovecot-pop3d python3-aiosmtpd python3-websockets
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

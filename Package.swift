@@ -5,6 +5,7 @@ let package = Package(
     name: "AsyncCurl",
     products: [
         .library(name: "AsyncCurl", targets: ["AsyncCurl"]),
+        .library(name: "AsyncCurlWebSocket", targets: ["AsyncCurlWebSocket"]),
     ],
     dependencies: [
         // Connection events and libcurl's trace for a `Logger` (ConnectionOptions.logger).
@@ -26,6 +27,10 @@ let package = Package(
             name: "AsyncCurl",
             dependencies: ["CCurl", "CEpoll", .product(name: "Logging", package: "swift-log")]
         ),
+        // zlib, for permessage-deflate: the header and the link only.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The WebSocket client (RFC 6455, RFC 7692) on AsyncConnection.
+        .target(name: "AsyncCurlWebSocket", dependencies: ["AsyncCurl", "CZlib"]),
         // A small loopback TCP server used by the tests and by the demo. Not a product.
         .target(
             name: "LoopbackServer",
@@ -44,6 +49,10 @@ let package = Package(
         .testTarget(
             name: "AsyncCurlTests",
             dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "AsyncCurlWebSocketTests",
+            dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer"]
         ),
         // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
         // Depending on the executables makes SwiftPM build them before the tests.
