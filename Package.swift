@@ -46,13 +46,20 @@ let package = Package(
         .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
         .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
+        // The tests' real peers (daemons started on loopback, the throwaway CA) and their
+        // helpers, shared by the test targets. Not a product; test code only.
+        .target(
+            name: "TestPeers",
+            dependencies: ["AsyncCurl", "LoopbackServer", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestPeers"
+        ),
         .testTarget(
             name: "AsyncCurlTests",
-            dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", "TestPeers", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "AsyncCurlWebSocketTests",
-            dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer"]
+            dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer", "TestPeers"]
         ),
         // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
         // Depending on the executables makes SwiftPM build them before the tests.

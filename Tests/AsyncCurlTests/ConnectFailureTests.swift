@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     @Suite struct ConnectFailureTests {

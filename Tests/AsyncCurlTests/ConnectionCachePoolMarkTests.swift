@@ -1,5 +1,6 @@
 @testable import AsyncCurl
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     /// Which groups' caches are worth keeping once empty (for their TLS sessions), without libcurl.

@@ -1,5 +1,6 @@
 @testable import AsyncCurl
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     /// The bookkeeping of which libcurl connection cache each connection joins, without libcurl:

@@ -4,6 +4,7 @@ import LoopbackServer
 import Logging
 import Synchronization
 import Testing
+@testable import TestPeers
 
 /// What a connection tells about itself after set-up — the peer's certificates, the TLS version,
 /// cipher and resumption — and the events a swift-log `Logger` receives.

@@ -3,6 +3,7 @@ import Glibc
 import LoopbackServer
 import Synchronization
 import Testing
+@testable import TestPeers
 
 /// `AsyncConnection.info`: addresses, ports, TLS and proxy facts and set-up timings, checked
 /// against what the real peer saw.

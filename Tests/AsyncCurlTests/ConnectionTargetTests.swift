@@ -1,5 +1,6 @@
 @testable import AsyncCurl
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     @Suite struct ConnectionTargetTests {

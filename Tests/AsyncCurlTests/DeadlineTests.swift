@@ -2,6 +2,7 @@
 import Dispatch
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     @Suite struct DeadlineTests {

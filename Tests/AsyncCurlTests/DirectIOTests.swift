@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     /// The direct path: a connection without TLS sends and receives on the caller's thread and

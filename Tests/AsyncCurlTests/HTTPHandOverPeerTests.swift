@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// The HTTP hand-over over TLS and through a proxy, with real peers: stunnel for TLS in front of
 /// a scripted HTTP/1.1 server, tinyproxy for the HTTP CONNECT tunnel.

@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// A scripted HTTP/1.1 peer: answers each request, then (optionally) speaks a line protocol.
 struct ScriptedHTTPPeer {

@@ -2,6 +2,7 @@ import AsyncCurl
 import Glibc
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Peers that misbehave in every way a real network peer can: silence, stalls, FIN and RST at
 /// awkward moments, trickles, floods, half-closes, instant hang-ups and refusals. Each test states

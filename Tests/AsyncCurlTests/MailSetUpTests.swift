@@ -2,6 +2,7 @@
 import Glibc
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// The mail set-up's own rules, against in-test servers that say exactly what a test needs
 /// (the real servers are in MailIMAPTests, MailPOP3Tests and MailSMTPTests): the hand-over

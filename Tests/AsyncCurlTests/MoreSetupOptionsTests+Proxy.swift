@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// TCP Fast Open, address shuffling, SOCKS5 authentication methods and the proxy's Kerberos
 /// service name, against real peers.

@@ -2,6 +2,7 @@ import AsyncCurl
 import Foundation
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// The rest of libcurl 7.88.1's connection set-up options, each against a real peer: the TLS
 /// issuer check, partial chains, BEAST, TLS-SRP (here), and TCP Fast Open, address shuffling,

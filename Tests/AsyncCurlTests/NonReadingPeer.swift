@@ -1,5 +1,6 @@
 import Dispatch
 import LoopbackServer
+@testable import TestPeers
 
 /// A peer that accepts and holds connections open without ever reading, so a large send fills
 /// the socket buffers and suspends. `stop()` releases the held connections and the server.

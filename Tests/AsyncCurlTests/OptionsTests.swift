@@ -2,6 +2,7 @@
 import LoopbackServer
 import Synchronization
 import Testing
+@testable import TestPeers
 
 extension AsyncCurlTests {
     @Suite struct OptionsTests {

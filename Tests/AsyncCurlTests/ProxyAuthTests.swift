@@ -2,6 +2,7 @@ import AsyncCurl
 import Foundation
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Proxy authentication (`proxyAuthMethods`, `CURLOPT_PROXYAUTH`) against a real squid 5 that
 /// demands it for `CONNECT`: Basic, Digest, NTLM and Negotiate (Kerberos, with a throw-away

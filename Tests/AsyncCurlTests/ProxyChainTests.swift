@@ -2,6 +2,7 @@ import AsyncCurl
 import LoopbackServer
 import Synchronization
 import Testing
+@testable import TestPeers
 
 /// Proxy chains, headers for the proxy only, and the HAProxy PROXY protocol header: each against
 /// real proxies (microsocks, tinyproxy) or an in-test peer that records exactly what it got.

@@ -2,6 +2,7 @@ import AsyncCurl
 import Foundation
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Every kind of proxy libcurl offers, each through a real proxy server on 127.0.0.1: tinyproxy
 /// (HTTP CONNECT), stunnel4 + tinyproxy (HTTPS proxy), microsocks (SOCKS5/5h), danted (SOCKS4)

@@ -2,6 +2,7 @@ import AsyncCurl
 import Glibc
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 // Helpers for the reliability tests (hostile peers, storms, soak, teardown).
 

@@ -2,6 +2,7 @@ import AsyncCurl
 import Foundation
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// DNS-over-HTTPS against ``DoHPeer``, a real RFC 8484 responder on 127.0.0.1 that knows only
 /// `svc.example.test`, which no other resolver can answer: a connection that reaches the

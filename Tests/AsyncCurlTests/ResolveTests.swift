@@ -2,6 +2,7 @@ import AsyncCurl
 import Foundation
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Name resolution as libcurl does it, against real peers: fixed addresses (`resolve`), another
 /// destination for a host and port (`connectTo`), the IP version, and timeouts. The name is

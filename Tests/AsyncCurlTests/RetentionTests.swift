@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// What an operation holds must be released when the operation ends, not later.
 extension AsyncCurlTests {

@@ -1,6 +1,7 @@
 @testable import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// The set-up options' own logic, without sockets, and bad input to them: each is a typed
 /// `CurlError` naming the option, before any I/O, and the engine stays healthy.

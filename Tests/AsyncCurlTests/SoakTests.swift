@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Integrity soak: mixed traffic over 64 connections to an echo server for `AC_SOAK_SECONDS`
 /// (default 60; the test must fit the root suite's 3-minute limit, so keep it at most 150 and

@@ -3,6 +3,7 @@ import LoopbackServer
 import Testing
 #if canImport(Glibc)
 import Glibc
+@testable import TestPeers
 #endif
 
 /// Cancellation storms: thousands of operations cancelled at once, at every point where an

@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// Revocation lists, curves, OCSP stapling, and the HTTPS proxy's TLS variants (libcurl 7.88.1
 /// has `CURLOPT_PROXY_CRLFILE`, `PROXY_CAINFO_BLOB`, `PROXY_SSLCERT_BLOB`, `PROXY_SSLKEY_BLOB`,

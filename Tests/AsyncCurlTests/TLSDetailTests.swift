@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// The finer TLS options against real peers: client identities from memory, in DER and in
 /// PKCS#12; CA certificates from memory; bytes that are no certificate. Revocation lists,

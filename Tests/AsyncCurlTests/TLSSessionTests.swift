@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// TLS session resumption across the connections of one engine: libcurl caches sessions in the
 /// engine's connection caches (`CURL_LOCK_DATA_SSL_SESSION`), and the engine keeps the last one

@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// TLS against real servers: stunnel4 in front of an in-process echo server, with certificates
 /// made for the run by the openssl tool, and a Python ssl server for record-level behaviour.

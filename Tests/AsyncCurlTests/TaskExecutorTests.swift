@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
+@testable import TestPeers
 #endif
 
 /// `CurlMulti.taskExecutor`: tasks that prefer it run on the engine's readiness thread, which

@@ -1,6 +1,7 @@
 import AsyncCurl
 import LoopbackServer
 import Testing
+@testable import TestPeers
 
 /// An engine that is no longer referenced must give back everything it holds: its epoll fd,
 /// libcurl's multi handle (and the fds curl keeps in it), its buffers and its Dispatch sources.

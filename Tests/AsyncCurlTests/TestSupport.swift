@@ -3,6 +3,7 @@ import Glibc
 import LoopbackServer
 import Dispatch
 import Testing
+@testable import TestPeers
 
 /// Every test runs inside this one suite, one test at a time: several tests count the process's
 /// open file descriptors, which tests running beside them would disturb.
@@ -19,11 +20,6 @@ func openFileDescriptorCount() -> Int {
         if name != "." && name != ".." { count += 1 }
     }
     return count - 1  // the directory stream itself
-}
-
-struct DeadlineExceeded: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "deadline exceeded waiting for \(what)" }
 }
 
 /// Waits until `condition` holds, re-checking after letting other work run, and fails with

@@ -1,6 +1,7 @@
 import AsyncCurl
 import Foundation
 import Testing
+@testable import TestPeers
 
 /// Connections over Unix domain sockets, to real peers: redis-server on a socket file (by a
 /// `unix://` URL and by `unixSocketPath`), nginx serving HTTPS on one (TLS verified against the

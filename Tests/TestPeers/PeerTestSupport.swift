@@ -63,6 +63,12 @@ func expectCurlError(sourceLocation: SourceLocation = #_sourceLocation,
     return nil
 }
 
+/// A wait of a test's that ran out of time.
+struct DeadlineExceeded: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "deadline exceeded waiting for \(what)" }
+}
+
 /// Runs `body`, failing with `DeadlineExceeded` (and cancelling it) if it takes longer than
 /// `timeout`: for reads that a bug could leave waiting forever.
 func withDeadline<T: Sendable>(_ timeout: Duration, _ what: String,
