@@ -30,6 +30,9 @@ struct PeerProgram: Sendable, Hashable, CustomStringConvertible {
     static let danted = PeerProgram("danted", package: "dante-server")
     /// Python's ssl module serves TLS records exactly as the test writes them.
     static let python3 = PeerProgram("python3", package: "python3", probe: ["-c", "import ssl, selectors"])
+    /// The Python `websockets` library (Debian's python3-websockets), an independent RFC 6455 and
+    /// RFC 7692 implementation, for the WebSocket client's tests.
+    static let pythonWebsockets = PeerProgram("python3", package: "python3-websockets", probe: ["-c", "import websockets"])
     /// IO::Socket::Socks is the one packaged SOCKS4a server implementation that works here
     /// (danted 1.4.2 does not understand SOCKS4a's host names; see Socks4aPeer).
     static let squid = PeerProgram("squid", package: "squid")
