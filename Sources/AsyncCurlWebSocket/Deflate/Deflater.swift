@@ -51,8 +51,10 @@ final class Deflater {
     /// the stream.
     func compress(_ message: UnsafeRawBufferPointer) -> [UInt8] {
         guard let base = message.baseAddress, !message.isEmpty else { return [0x00] }
-        // deflateBound is for a whole stream; sync flushes add a few bytes; grown if short.
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(stream, UInt(message.count))) + 16)
+        // Room for a quarter of the message at first (deflateBound, for incompressible data, is
+        // more than the whole message): grown by doubling when deflate fills it.
+        let bound = Int(deflateBound(stream, UInt(message.count))) + 16
+        var output = [UInt8](repeating: 0, count: min(bound, 4096 + message.count / 4))
         var produced = 0
         var offset = 0
         repeat {

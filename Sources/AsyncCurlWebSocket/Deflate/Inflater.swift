@@ -11,6 +11,8 @@ final class Inflater {
     private let scratch: UnsafeMutableRawBufferPointer
     /// Whether the window is dropped after each message (`server_no_context_takeover`).
     let noContextTakeover: Bool
+    /// Whether the sender's last block had BFINAL set and nothing of the message followed it.
+    private var atStreamStart = false
 
     private static let scratchSize = 32 * 1024
     private static let tail: [UInt8] = [0x00, 0x00, 0xFF, 0xFF]
@@ -48,6 +50,7 @@ final class Inflater {
     ///   are not valid DEFLATE data.
     func inflate(_ bytes: UnsafeRawBufferPointer, limit: Int, into output: inout [UInt8]) throws(WebSocketProtocolViolation) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        atStreamStart = false
         var offset = 0
         repeat {
             let chunk = min(bytes.count - offset, Int(UInt32.max))
@@ -71,14 +74,24 @@ final class Inflater {
 
     /// Ends a message: inflates the `00 00 FF FF` its sender removed, then resets the stream
     /// when there is no context takeover.
+    ///
+    /// When the message's data ended with a BFINAL block (RFC 7692 §7.2.3.4), the tail is not
+    /// fed to the next stream unless the message began an empty stored block after it (the RFC
+    /// example's final `00`), which the tail completes.
     func finishMessage(limit: Int, into output: inout [UInt8]) throws(WebSocketProtocolViolation) {
-        try inflate(Self.tail, limit: limit, into: &output)
+        if !atStreamStart {
+            try inflate(Self.tail, limit: limit, into: &output)
+        }
+        atStreamStart = false
         if noContextTakeover { inflateReset(stream) }
     }
 
     /// Drops any state of a message in progress (the next message starts a fresh window when
     /// there is no context takeover; otherwise the stream simply continues).
-    func reset() { inflateReset(stream) }
+    func reset() {
+        inflateReset(stream)
+        atStreamStart = false
+    }
 
     /// Runs inflate until the input is used up, never producing more than `limit` allows.
     private func run(limit: Int, into output: inout [UInt8]) throws(WebSocketProtocolViolation) {
@@ -107,7 +120,10 @@ final class Inflater {
                 // The sender ended a block with BFINAL: start a new raw stream, keeping the
                 // window (the sender's next message may refer to it) unless it is discarded.
                 restartKeepingWindow()
-                if stream.pointee.avail_in == 0 { return }
+                if stream.pointee.avail_in == 0 {
+                    atStreamStart = true
+                    return
+                }
             case Z_MEM_ERROR:
                 throw WebSocketProtocolViolation(.internalServerError, "inflate ran out of memory")
             default:

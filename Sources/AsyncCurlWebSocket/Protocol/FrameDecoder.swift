@@ -35,7 +35,8 @@ struct FrameDecoder {
         self.allowsRSV1 = allowsRSV1
     }
 
-    /// How many received bytes are held, not yet returned in a frame.
+    /// How many received bytes are held, not yet returned in a frame (the header of a frame
+    /// whose payload is still arriving is held decoded, and not counted).
     var bufferedByteCount: Int { buffer.count - readIndex + pendingPayload.count }
 
     /// Adds received bytes.
