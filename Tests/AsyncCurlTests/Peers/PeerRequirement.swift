@@ -30,6 +30,8 @@ struct PeerProgram: Sendable, Hashable, CustomStringConvertible {
     static let danted = PeerProgram("danted", package: "dante-server")
     /// Python's ssl module serves TLS records exactly as the test writes them.
     static let python3 = PeerProgram("python3", package: "python3", probe: ["-c", "import ssl, selectors"])
+    /// aiosmtpd, the SMTP server library, in Debian's Python (see SMTPServer).
+    static let aiosmtpd = PeerProgram("python3", package: "python3-aiosmtpd", probe: ["-c", "import aiosmtpd"])
     /// IO::Socket::Socks is the one packaged SOCKS4a server implementation that works here
     /// (danted 1.4.2 does not understand SOCKS4a's host names; see Socks4aPeer).
     static let squid = PeerProgram("squid", package: "squid")
