@@ -46,6 +46,7 @@ let package = Package(
         .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
         .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
+        .executableTarget(name: "sendmail", dependencies: ["AsyncCurl"], path: "Examples/sendmail"),
         .testTarget(
             name: "AsyncCurlTests",
             dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", .product(name: "Logging", package: "swift-log")]
@@ -54,11 +55,11 @@ let package = Package(
             name: "AsyncCurlWebSocketTests",
             dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer"]
         ),
-        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
+        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy, aiosmtpd).
         // Depending on the executables makes SwiftPM build them before the tests.
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["curlcat", "redis-client", "http-get", "LoopbackServer"]
+            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "LoopbackServer"]
         ),
     ],
     swiftLanguageModes: [.v6]
