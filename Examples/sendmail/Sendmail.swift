@@ -47,7 +47,8 @@ struct Sendmail {
         if let value = getenv("SMTP_PASSWORD") { environment["SMTP_PASSWORD"] = String(cString: value) }
         let password = try arguments.password(environment: environment)
 
-        // The whole body first: a message must not go out half-read.
+        // The whole body first, with a blocking read while nothing else runs yet: a message
+        // must not go out half-read, and a slow pipe must not hold the server's connection open.
         guard let body = readAll(0) else {
             throw UsageFailure("cannot read the message from standard input: \(String(cString: strerror(errno)))")
         }

@@ -128,6 +128,25 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
+        /// aiosmtpd offers AUTH only over TLS (auth_require_tls). Staying in plain text with
+        /// `.none` and a user name set, the EHLO answer has no AUTH: the connect fails with
+        /// `loginDenied` instead of handing over a session that is not logged in, and no
+        /// password crosses.
+        @Test(.requires(.aiosmtpd, .openssl))
+        func noAuthWithoutTLSIsALoginFailure() async throws {
+            let server = try await SMTPServer(tls: .startTLS)
+            var options = try Self.login()
+            options.tlsUpgrade = .none
+            let multi = CurlMulti()
+            let error = await expectCurlError {
+                try await multi.withConnection(to: server.url, options: options) { _ async throws in }
+            }
+            #expect(error?.code == .loginDenied)
+            #expect(error?.message.contains("offers no AUTH") == true, "\(String(describing: error))")
+            #expect(server.logins.isEmpty)
+            #expect(await multi.diagnostics == .idle)
+        }
+
         /// After STARTTLS and PLAIN: MAIL FROM, two RCPT TO, DATA with dot-stuffing, QUIT; the
         /// server stored the message exactly, for both recipients.
         @Test(.requires(.aiosmtpd, .openssl))
