@@ -46,6 +46,7 @@ let package = Package(
         .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
         .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
+        .executableTarget(name: "sendmail", dependencies: ["AsyncCurl"], path: "Examples/sendmail"),
         // The tests' real peers (daemons started on loopback, the throwaway CA) and their
         // helpers, shared by the test targets. Not a product; test code only.
         .target(
@@ -61,11 +62,11 @@ let package = Package(
             name: "AsyncCurlWebSocketTests",
             dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer", "TestPeers"]
         ),
-        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy).
+        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy, aiosmtpd).
         // Depending on the executables makes SwiftPM build them before the tests.
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["curlcat", "redis-client", "http-get", "LoopbackServer"]
+            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "LoopbackServer"]
         ),
     ],
     swiftLanguageModes: [.v6]

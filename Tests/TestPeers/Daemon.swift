@@ -151,9 +151,10 @@ final class Daemon: Sendable {
 extension Daemon {
     /// Runs `script`, a Python 3 program of the test's own, with `arguments`, in a temporary
     /// directory named after `name` that also holds its log. The directory must live as long as
-    /// the daemon.
-    static func python(_ name: String, script: String, arguments: [String] = []) throws -> (Daemon, TemporaryDirectory) {
-        let python = try PeerProgram.python3.executable()
+    /// the daemon. `interpreter` is the Python that has the modules the script imports.
+    static func python(_ name: String, script: String, arguments: [String] = [],
+                       interpreter: PeerProgram = .python3) throws -> (Daemon, TemporaryDirectory) {
+        let python = try interpreter.executable()
         let directory = try TemporaryDirectory(name)
         let file = try directory.write("\(name).py", script)
         let daemon = try Daemon(name: name, executable: python, arguments: [file] + arguments,

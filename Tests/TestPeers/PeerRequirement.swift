@@ -33,6 +33,8 @@ struct PeerProgram: Sendable, Hashable, CustomStringConvertible {
     /// The Python `websockets` library (Debian's python3-websockets), an independent RFC 6455 and
     /// RFC 7692 implementation, for the WebSocket client's tests.
     static let pythonWebsockets = PeerProgram("python3", package: "python3-websockets", probe: ["-c", "import websockets"])
+    /// aiosmtpd, the SMTP server library, in Debian's Python (see SMTPServer).
+    static let aiosmtpd = PeerProgram("python3", package: "python3-aiosmtpd", probe: ["-c", "import aiosmtpd"])
     /// IO::Socket::Socks is the one packaged SOCKS4a server implementation that works here
     /// (danted 1.4.2 does not understand SOCKS4a's host names; see Socks4aPeer).
     static let squid = PeerProgram("squid", package: "squid")
