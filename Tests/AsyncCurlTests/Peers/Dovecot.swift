@@ -35,7 +35,10 @@ extension PeerProgram {
 /// - `auth_mechanisms = plain login cram-md5 digest-md5 apop`: APOP adds the timestamp to the
 ///   POP3 greeting; the others are offered as `AUTH=…` (IMAP) and in `CAPA`'s `SASL` line (POP3).
 /// - `auth_failure_delay = 0`: Dovecot answers a wrong password after 2 s by default, which
-///   would make a failure test slow without proving anything more.
+///   would make a failure test slow without proving anything more (it still answers on its
+///   next 0.5 s tick). Its auth penalty cannot be turned off, though: after a failed login, the
+///   next login from 127.0.0.1 waits 2 to 4 s. A test of a wrong password therefore starts a
+///   Dovecot of its own (0.1 s) instead of using the suite's.
 /// - `log_path = /dev/stderr`, which Dovecot writes through its inherited stderr: one log, the
 ///   Daemon's, quoted in every start-up error. `login_log_format_elements` adds the client's port
 ///   (`rport=`) to each login line, so that a test finds the line of its own connection
