@@ -96,9 +96,8 @@ final class DovecotPeer: Sendable {
                 for port in ports {
                     try await daemon.waitUntilListening(on: port)
                 }
-            } catch PeerError.exited(let message, let log) where attempt < 3 {
+            } catch PeerError.exited where attempt < 3 {
                 // Most likely another process took one of the ports in between.
-                _ = (message, log)
                 continue
             }
             self.daemon = daemon
