@@ -94,11 +94,19 @@ extension AsyncCurlTests {
                 try await Self.selectAndLogOut(connection)
                 return connection.info
             }
-            #expect(info.serverResponses.contains { $0.contains("BAD Authentication aborted by client") }, "\(info.serverResponses)")
             let login = await dovecot.loginLine(fromPort: info.localPort)
-            #expect(login?.contains("method=CRAM-MD5") == true, "\(login ?? dovecot.log)")
+            if Self.libcurlCancelsDovecotsDigestMD5 {
+                #expect(info.serverResponses.contains { $0.contains("BAD Authentication aborted by client") }, "\(info.serverResponses)")
+                #expect(login?.contains("method=CRAM-MD5") == true, "\(login ?? dovecot.log)")
+            } else {
+                #expect(login?.contains("method=DIGEST-MD5") == true || login?.contains("method=CRAM-MD5") == true, "\(login ?? dovecot.log)")
+            }
             #expect(await multi.diagnostics == .idle)
         }
+
+        /// libcurl 7 reads DIGEST-MD5's `algorithm` only unquoted (Debian's 7.88.1 does); later
+        /// versions parse quoted values too, and the tests accept either outcome there.
+        static var libcurlCancelsDovecotsDigestMD5: Bool { LoadedCurl.versionNumber < 0x08_00_00 }
 
         /// `AUTH=DIGEST-MD5` alone: libcurl 7.88.1 cancels the exchange it cannot answer, and
         /// the connect fails with `loginDenied`; the message says that libcurl, not the server,
@@ -107,6 +115,7 @@ extension AsyncCurlTests {
         @Test func digestMD5IsCancelledByLibcurl() async throws {
             let dovecot = try DovecotServers.require().tls
             let multi = CurlMulti()
+            guard Self.libcurlCancelsDovecotsDigestMD5 else { return }
             let error = await expectCurlError {
                 try await multi.withConnection(to: dovecot.imapURL, options: MailPeer.login(loginOptions: "AUTH=DIGEST-MD5")) { _ async throws in }
             }
