@@ -98,8 +98,10 @@ extension ConnectionOptions {
     /// The login options for a mail server (`CURLOPT_LOGIN_OPTIONS`): which mechanisms libcurl
     /// may use, as `AUTH=<mechanism>`, such as `"AUTH=PLAIN"`, `"AUTH=CRAM-MD5"`,
     /// `"AUTH=XOAUTH2"` or `"AUTH=*"` (any, the default). IMAP's plain `LOGIN` command is
-    /// `"AUTH=+LOGIN"` and POP3's `APOP` is `"AUTH=+APOP"`. libcurl's mechanisms: PLAIN, LOGIN,
-    /// CRAM-MD5, DIGEST-MD5, NTLM, GSSAPI (Kerberos), XOAUTH2, OAUTHBEARER and EXTERNAL.
+    /// `"AUTH=+LOGIN"` (libcurl 8.2.0 and later; with an older libcurl the connect throws
+    /// ``CurlError/Code/badFunctionArgument``) and POP3's `APOP` is `"AUTH=+APOP"`. libcurl's
+    /// mechanisms: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, NTLM, GSSAPI (Kerberos), XOAUTH2,
+    /// OAUTHBEARER and EXTERNAL.
     public var loginOptions: String? {
         get { serverLogin.loginOptions }
         set { serverLogin.loginOptions = newValue }

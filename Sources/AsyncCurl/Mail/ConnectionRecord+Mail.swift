@@ -59,6 +59,13 @@ extension ConnectionRecord {
                 error.message += "; the server does not offer \(mail.startTLSCommand) and tlsUpgrade is .required: connect with \(mail.rawValue)s:// (TLS from the start) if the server has it, or set tlsUpgrade to .ifAvailable or .none to go on in plain text knowingly"
             }
         case .loginDenied, .remoteAccessDenied, .weirdServerReply:
+            if error.code == .loginDenied, error.message.contains("Authentication cancelled") {
+                // libcurl itself sent "*": it could not read the challenge. libcurl 7.88.1 reads
+                // DIGEST-MD5's algorithm only unquoted, and Dovecot quotes it (algorithm="md5-sess").
+                // The server's last line is only its answer to the "*", such as "BAD Authentication
+                // aborted by client", and would read as the server's refusal.
+                error.message += "; libcurl could not answer the server's SASL challenge and cancelled the login (libcurl \(LoadedCurl.version) cannot read every server's DIGEST-MD5 challenge): allow another mechanism with loginOptions"
+            }
             error.message += Self.quoting(lines.last)
         case .recvError where lines.isEmpty:
             error.message += "; the server closed the connection before its \(mail.name) greeting"

@@ -65,6 +65,11 @@ extension EasyHandle {
             guard loginOptions.uppercased().hasPrefix("AUTH=") else {
                 throw CurlError(code: .badFunctionArgument, message: "loginOptions: '\(loginOptions)' is not AUTH=<mechanism>, such as AUTH=PLAIN, AUTH=CRAM-MD5 or AUTH=*")
             }
+            // libcurl before 8.2.0 knows no AUTH=+LOGIN and fails the set-up with "URL using
+            // bad/illegal format", which names nothing the caller set (seen with 7.88.1 and Dovecot).
+            if target.mailProtocol == .imap, loginOptions.uppercased() == "AUTH=+LOGIN", LoadedCurl.versionNumber < 0x08_02_00 {
+                throw CurlError(code: .badFunctionArgument, message: "loginOptions: AUTH=+LOGIN (IMAP's LOGIN command) needs libcurl 8.2.0 or later, and this is libcurl \(LoadedCurl.version); it sends LOGIN only with AUTH=* to a server that offers no SASL mechanism. Use AUTH=PLAIN, over TLS")
+            }
             try set(CURLOPT_LOGIN_OPTIONS, loginOptions)
         }
         if let token = login.oauth2BearerToken { try set(CURLOPT_XOAUTH2_BEARER, token) }
