@@ -1,8 +1,8 @@
 @testable import TestPeers
 
 /// The Python `websockets` server (Debian's python3-websockets, 10.4 here): an independent,
-/// widely used RFC 6455 and RFC 7692 implementation, on 127.0.0.1 with a port it picks and
-/// prints. Over TLS with the test CA's server certificate when `tls` is set.
+/// widely used RFC 6455 and RFC 7692 implementation, on 127.0.0.1 (and ::1 where the host has
+/// it) with a port it picks and prints. Over TLS with the test CA's server certificate when `tls` is set.
 ///
 /// Paths:
 /// - `/echo`: sends every message back as it came (text as text, binary as binary).
@@ -42,7 +42,7 @@ final class WebSocketsServer: Sendable {
     }
 
     private static let script = #"""
-import asyncio, json, ssl, sys
+import asyncio, json, socket, ssl, sys
 import websockets
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
@@ -89,16 +89,33 @@ async def handler(ws, path):
     else:
         await echo(ws)
 
+def listeners():
+    """127.0.0.1 on a free port, and ::1 on the same port where the host has it: a SOCKS proxy
+    that resolves localhost itself may pick either."""
+    first = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    first.bind(("127.0.0.1", 0))
+    port = first.getsockname()[1]
+    sockets = [first]
+    try:
+        extra = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        extra.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        extra.bind(("::1", port))
+        sockets.append(extra)
+    except OSError:
+        pass
+    return port, sockets
+
 async def main():
     extensions = None
     if compression:
         extensions = [ServerPerMessageDeflateFactory(server_max_window_bits=server_bits)]
-    async with websockets.serve(handler, "127.0.0.1", 0, ssl=context, subprotocols=["chat", "superchat"],
-                                extensions=extensions, compression=None, max_size=64 * 1024 * 1024,
-                                ping_interval=None) as server:
-        port = server.sockets[0].getsockname()[1]
-        print("PORT", port, flush=True)
-        await asyncio.Future()
+    port, sockets = listeners()
+    for listener in sockets:
+        await websockets.serve(handler, sock=listener, ssl=context, subprotocols=["chat", "superchat"],
+                               extensions=extensions, compression=None, max_size=64 * 1024 * 1024,
+                               ping_interval=None)
+    print("PORT", port, flush=True)
+    await asyncio.Future()
 
 asyncio.run(main())
 """#
