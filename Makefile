@@ -60,10 +60,12 @@ demo: deps
 test: test-deps
 	$(SWIFT) test --no-parallel $(SWIFT_FLAGS)
 
-# The DocC catalog in Sources/AsyncCurl/AsyncCurl.docc, built with swift-docc-plugin.
+# The DocC catalogs of AsyncCurl and AsyncCurlWebSocket, built with swift-docc-plugin.
 docs: deps
 	$(SWIFT) package --allow-writing-to-directory .build/docs generate-documentation \
 	  --target AsyncCurl --warnings-as-errors --output-path .build/docs
+	$(SWIFT) package --allow-writing-to-directory .build/docs-websocket generate-documentation \
+	  --target AsyncCurlWebSocket --warnings-as-errors --output-path .build/docs-websocket
 
 # Benchmarks/ is a separate package (it depends on SwiftNIO). Every scenario for every client,
 # interleaved, in one run against one loopback server; prints the tables of BENCHMARKS.md.

@@ -15,19 +15,19 @@ extension CurlMulti {
     ///                                                    options: options, configuration: configuration)
     /// ```
     ///
-    /// `ws://` is plain TCP, `wss://` is TLS verified for the URL's host with ``ConnectionOptions/tls``.
+    /// `ws://` is plain TCP, `wss://` is TLS verified for the URL's host with `ConnectionOptions/tls`.
     /// Through an HTTP or HTTPS proxy the connection is a `CONNECT` tunnel, so the proxy never sees
     /// the upgrade request; SOCKS proxies work as for any connection.
     ///
     /// - Parameters:
     ///   - url: `ws://host[:port]/path?query` or `wss://…`; no fragment, no credentials.
-    ///   - options: How the connection is set up; ``ConnectionOptions/connectTimeout`` covers the
+    ///   - options: How the connection is set up; `ConnectionOptions/connectTimeout` covers the
     ///     set-up, ``WebSocketConfiguration/handshakeTimeout`` the upgrade after it.
     ///   - configuration: Sub-protocols, extensions, headers, limits and keep-alive.
     /// - Throws: ``WebSocketError`` (``WebSocketError/Code/invalidURL`` and
     ///   ``WebSocketError/Code/invalidArgument`` before any I/O,
     ///   ``WebSocketError/Code/handshakeFailed`` with the server's answer), the set-up's
-    ///   ``CurlError``, or `CancellationError`. Nothing stays open after a failure.
+    ///   `CurlError`, or `CancellationError`. Nothing stays open after a failure.
     public nonisolated func webSocket(to url: String, options: ConnectionOptions = ConnectionOptions(),
                                       configuration: WebSocketConfiguration = WebSocketConfiguration()) async throws -> WebSocket {
         let target = try WebSocketURL(parsing: url)

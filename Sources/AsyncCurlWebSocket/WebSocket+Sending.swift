@@ -11,7 +11,7 @@ extension WebSocket {
     ///   - fragmentSize: The most payload bytes per frame; `nil` uses
     ///     ``WebSocketConfiguration/sendFragmentSize`` (by default, one frame).
     ///   - timeout: The longest each frame's write may take (see
-    ///     ``AsyncCurl/AsyncConnection/send(_:timeout:)-([UInt8],_)``).
+    ///     `AsyncConnection/send(_:timeout:)`).
     /// - Throws: ``WebSocketError/Code/closed`` once a close frame was sent or the WebSocket
     ///   finished; ``WebSocketError/Code/invalidArgument`` for a `fragmentSize` below 1; the
     ///   connection's errors.

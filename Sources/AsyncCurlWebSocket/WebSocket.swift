@@ -32,7 +32,7 @@ import Synchronization
 ///
 /// ## Cancellation
 /// A cancelled read throws `CancellationError` and consumes nothing: the next read goes on
-/// where it stopped. Sends follow ``AsyncCurl/AsyncConnection``'s rules: cancelled before any
+/// where it stopped. Sends follow `AsyncConnection`'s rules: cancelled before any
 /// byte was written, nothing happened; cancelled after a partial write, the connection is closed.
 ///
 /// ## Closing

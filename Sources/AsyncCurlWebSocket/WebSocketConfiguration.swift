@@ -5,7 +5,7 @@ import AsyncCurl
 /// the closing handshake's deadline.
 ///
 /// How the connection itself is set up (proxies, TLS, name resolution, timeouts of the connect)
-/// is the ``AsyncCurl/ConnectionOptions`` passed beside it.
+/// is the `ConnectionOptions` passed beside it.
 ///
 /// ```swift
 /// var configuration = WebSocketConfiguration()

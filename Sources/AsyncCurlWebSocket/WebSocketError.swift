@@ -4,7 +4,7 @@ import AsyncCurl
 /// handshake, a peer that broke the protocol, a connection lost without a closing handshake.
 ///
 /// Failures of the connection underneath (DNS, proxy, TLS, a reset) are AsyncCurl's
-/// ``AsyncCurl/CurlError`` and ``AsyncCurl/ConnectionError``, thrown as they are; cancellation is
+/// `CurlError` and `ConnectionError`, thrown as they are; cancellation is
 /// `CancellationError`.
 ///
 /// ```swift
