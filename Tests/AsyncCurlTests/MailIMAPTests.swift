@@ -157,21 +157,9 @@ extension AsyncCurlTests {
             #expect(await multi.diagnostics == .idle)
         }
 
-        /// A wrong password: `loginDenied`, with Dovecot's own answer in the message. (A Dovecot
-        /// of its own: after a failed login Dovecot delays the next one from the same address.)
+        /// A wrong password: `loginDenied`, with Dovecot's own answer in the message.
         @Test func wrongPasswordIsLoginDenied() async throws {
-            let dovecot = try await DovecotPeer(tls: TestCertificates.shared().server)
-            let multi = CurlMulti()
-            let (result, elapsed) = await measured {
-                try await multi.withConnection(to: dovecot.imapURL, options: MailPeer.login(password: "wrong", loginOptions: "AUTH=PLAIN")) { _ async throws in }
-            }
-            #expect(outcome(result) == "CurlError.loginDenied")
-            if case .failure(let error as CurlError) = result {
-                #expect(error.message.contains("NO [AUTHENTICATIONFAILED] Authentication failed."), "\(error)")
-            }
-            #expect(elapsed < .seconds(5), "\(elapsed)")
-            #expect(await eventually { dovecot.log.contains("Password mismatch") }, "\(dovecot.log)")
-            #expect(await multi.diagnostics == .idle)
+            try await expectDovecotRefusesWrongPassword(url: \.imapURL, serverWords: "NO [AUTHENTICATIONFAILED] Authentication failed.")
         }
 
         /// A server without STARTTLS: `.required` fails with `useSSLFailed` before the login;
