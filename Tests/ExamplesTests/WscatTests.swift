@@ -90,12 +90,12 @@ extension ExamplesTests {
 
         @Test(.requires(.tinyproxy)) func proxyUserAuthenticatesToTheProxy() async throws {
             let server = try await WebSocketsServer()
-            let proxy = try await TinyproxyPeer(basicAuth: (user: "wsuser", password: "s3cret:with colon"))
+            let proxy = try await TinyproxyPeer(basicAuth: (user: "wsuser", password: "proxy-secret"))
             let refused = try startWscat(["--proxy", proxy.url, server.url("/echo")])
             #expect(try await offPool { try refused.waitForExit(timeout: .seconds(30)) } == 1)
             #expect(refused.standardErrorText.contains("407"), "\(refused.standardErrorText)")
 
-            let wscat = try startWscat(["--proxy", proxy.url, "--proxy-user", "wsuser:s3cret:with colon", server.url("/echo")])
+            let wscat = try startWscat(["--proxy", proxy.url, "--proxy-user", "wsuser:proxy-secret", server.url("/echo")])
             try await converse(wscat, send: "authenticated\n", expect: "authenticated\n")
             #expect(try await offPool { try wscat.waitForExit(timeout: .seconds(30)) } == 0, "\(wscat.standardErrorText)")
         }
