@@ -15,6 +15,7 @@ struct Arguments {
     var connectTimeout: Duration?
     var closeCode = WebSocketCloseCode.normalClosure
     var closeReason = ""
+    var wait: Duration?
     var binaryHex = false
     var verbose = false
 
@@ -34,7 +35,7 @@ struct Arguments {
         followed by a newline; a binary one as <binary N bytes>, or in hex with --binary-hex.
 
         When standard input ends, wscat runs the closing handshake (with --close-code and
-        --close-reason), waits for the server's close frame and exits. When the server closes
+        --close-reason; after --wait, if given), waits for the server's close frame and exits. When the server closes
         first, wscat prints the server's close code and reason on standard error and exits.
 
         options:
@@ -55,6 +56,10 @@ struct Arguments {
                                  upgrade takes longer than S seconds (a decimal number, such as 2.5)
           --close-code N         the close code sent when standard input ends (default 1000)
           --close-reason TEXT    the close reason sent with it (at most 123 bytes of UTF-8)
+          -w, --wait S           after standard input ends, keep printing messages for S more
+                                 seconds before the closing handshake (many servers, Python's
+                                 websockets among them, drop the answers they still owe once
+                                 they read a close frame)
           --binary-hex           print binary messages in hex instead of <binary N bytes>
           -v, --verbose          print the server's handshake response, the extensions and the
                                  sub-protocol in force, and the closing handshake on standard error
@@ -68,7 +73,7 @@ struct Arguments {
           2  bad arguments
 
         examples:
-          echo hello | wscat ws://127.0.0.1:8765/echo
+          echo hello | wscat --wait 1 ws://127.0.0.1:8765/echo
           wscat --compression -H 'Authorization: Bearer t0k3n' wss://stream.example.com/v1
           wscat --proxy http://127.0.0.1:3128 --cacert ca.pem --subprotocol chat wss://chat.internal/
 
@@ -133,6 +138,11 @@ struct Arguments {
                     return .usageError("--close-reason needs a text of at most 123 bytes of UTF-8")
                 }
                 result.closeReason = reason
+            case "-w", "--wait":
+                guard let text = value(), let duration = seconds(text) else {
+                    return .usageError("\(argument) needs a positive number of seconds")
+                }
+                result.wait = duration
             case "--binary-hex":
                 result.binaryHex = true
             case "-v", "--verbose":

@@ -74,6 +74,9 @@ struct WSCat {
                     for try await line in InputLines(fileDescriptor: 0) {
                         try await socket.send(.text(line))
                     }
+                    // Answers still on their way are printed meanwhile; a server that closes
+                    // first cancels the wait.
+                    if let wait = arguments.wait { try await Task.sleep(for: wait) }
                 } catch let error as WebSocketError where error.code == .closed {
                     return .inputStopped  // The server closed first: the reader tells how.
                 } catch is CancellationError {

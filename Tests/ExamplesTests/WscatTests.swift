@@ -10,7 +10,8 @@ extension ExamplesTests {
     ///
     /// The echo tests write their lines, wait for the echoes and only then end standard input:
     /// at the end of input wscat closes at once, and websockets answers a close frame before it
-    /// echoes what it had still queued, so an echo sent after the close would be lost.
+    /// echoes what it had still queued, so an echo sent after the close would be lost (which
+    /// is what `--wait` is for).
     @Suite(.requires(.pythonWebsockets))
     struct WscatTests {
         @Test func echoesLinesAndExitsZeroAtEndOfInput() async throws {
@@ -30,6 +31,15 @@ extension ExamplesTests {
             #expect(status == 0, "stderr: \(wscat.standardErrorText)")
             #expect([expected, expected + "no newline\n"].contains(wscat.standardOutputText))
             #expect(wscat.standardErrorText.isEmpty)
+        }
+
+        @Test func waitKeepsPrintingAfterTheEndOfInput() async throws {
+            let server = try await WebSocketsServer()
+            // Input ends at once; without --wait the echoes would race the close frame.
+            let wscat = try startWscat(["--wait", "1", server.url("/echo")])
+            wscat.writeInputAndClose(Array("one\ntwo\nthree without newline".utf8))
+            #expect(try await offPool { try wscat.waitForExit(timeout: .seconds(30)) } == 0, "\(wscat.standardErrorText)")
+            #expect(wscat.standardOutputText == "one\ntwo\nthree without newline\n")
         }
 
         @Test func compressionIsNegotiatedAndVerboseShowsTheHandshake() async throws {
@@ -112,6 +122,14 @@ extension ExamplesTests {
             #expect(wscat.standardOutputText.isEmpty)
         }
 
+        @Test func serverPingsAreAnsweredWhileTheKeepAliveRuns() async throws {
+            let server = try await WebSocketsServer()
+            // /ping: the server pings, waits for the pong, then says so.
+            let wscat = try startWscat(["--ping-interval", "0.5", server.url("/ping")])
+            try await converse(wscat, send: "after the ping\n", expect: "pong received\nafter the ping\n")
+            #expect(try await offPool { try wscat.waitForExit(timeout: .seconds(30)) } == 0, "\(wscat.standardErrorText)")
+        }
+
         @Test func closeCodeAndReasonGoToTheServer() async throws {
             let server = try await WebSocketsServer()
             // websockets answers a close frame with the same code and reason.
@@ -166,6 +184,7 @@ extension ExamplesTests {
             ["-H", "no colon", "ws://127.0.0.1:1/"],
             ["--close-code", "1006", "ws://127.0.0.1:1/"],
             ["--ping-interval", "0", "ws://127.0.0.1:1/"],
+            ["--wait", "-1", "ws://127.0.0.1:1/"],
             ["--proxy-user", "nopassword", "ws://127.0.0.1:1/"],
             ["ws://127.0.0.1:1/", "ws://127.0.0.1:2/"],
         ])
@@ -180,7 +199,7 @@ extension ExamplesTests {
             #expect(try await offPool { try wscat.waitForExit(timeout: .seconds(30)) } == 0)
             for word in ["usage: wscat", "ws://HOST", "wss://HOST", "--proxy", "--proxy-user", "--cacert", "--insecure",
                          "--compression", "--header", "--subprotocol", "--ping-interval", "--connect-timeout",
-                         "--close-code", "--close-reason", "--binary-hex", "exit status"] {
+                         "--close-code", "--close-reason", "--wait", "--binary-hex", "exit status"] {
                 #expect(wscat.standardOutputText.contains(word), "--help mentions \(word)")
             }
         }
