@@ -42,11 +42,13 @@ let package = Package(
             dependencies: ["AsyncCurl", "LoopbackServer"],
             path: "Examples/demo"
         ),
-        // Examples that do real jobs (see each one's --help). They need nothing but AsyncCurl.
+        // Examples that do real jobs (see each one's --help). They need nothing but AsyncCurl
+        // (and wscat its WebSocket module).
         .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
         .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
         .executableTarget(name: "sendmail", dependencies: ["AsyncCurl"], path: "Examples/sendmail"),
+        .executableTarget(name: "wscat", dependencies: ["AsyncCurl", "AsyncCurlWebSocket"], path: "Examples/wscat"),
         // The tests' real peers (daemons started on loopback, the throwaway CA) and their
         // helpers, shared by the test targets. Not a product; test code only.
         .target(
@@ -62,11 +64,11 @@ let package = Package(
             name: "AsyncCurlWebSocketTests",
             dependencies: ["AsyncCurlWebSocket", "AsyncCurl", "LoopbackServer", "TestPeers"]
         ),
-        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy, aiosmtpd).
-        // Depending on the executables makes SwiftPM build them before the tests.
+        // Runs the example executables against real daemons (redis-server, nginx, tinyproxy, aiosmtpd,
+        // Python websockets). Depending on the executables makes SwiftPM build them before the tests.
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "LoopbackServer"]
+            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "wscat", "LoopbackServer", "TestPeers"]
         ),
     ],
     swiftLanguageModes: [.v6]

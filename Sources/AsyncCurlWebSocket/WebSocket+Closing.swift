@@ -67,15 +67,20 @@ extension WebSocket {
                 }
                 return
             case .busy:
-                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let resumeNow: Bool = state.withLock { state in
-                        guard state.readerActive else { return true }
-                        state.readerExitWaiters.append(continuation)
-                        return false
-                    }
-                    if resumeNow { continuation.resume() }
-                }
+                await waitForReaderExit()
             }
+        }
+    }
+
+    /// Returns once no task is reading (at once if none is).
+    func waitForReaderExit() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let resumeNow: Bool = state.withLock { state in
+                guard state.readerActive else { return true }
+                state.readerExitWaiters.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
         }
     }
 }
@@ -111,18 +116,33 @@ extension WebSocket {
     ///
     /// Messages are read on demand, one per iteration: a slow consumer slows the server down
     /// through TCP flow control instead of buffering without bound. One task reads at a time.
+    ///
+    /// A reader that is between two `next()` calls when ``close(code:reason:)`` begins does not
+    /// fail: its next `next()` waits for the closing handshake and returns `nil`. The messages
+    /// that `close` read (and dropped) meanwhile are not delivered.
     public var messages: Messages { Messages(socket: self) }
 
     /// The next message, or `nil` once the WebSocket is finished.
+    ///
+    /// Once a close frame has gone out, the task holding the reader claim may be
+    /// ``close(code:reason:)`` itself, draining until the server's close frame because no reader
+    /// was inside `next()` when it began (say, the reader was busy with the previous message).
+    /// The reader then waits for that and ends with the closing handshake, instead of failing
+    /// with ``WebSocketError/Code/receiveInProgress``.
     func nextMessage() async throws -> Message? {
-        switch claimReader() {
-        case .busy:
-            throw WebSocketError(code: .receiveInProgress, message: "another task is already reading this WebSocket's messages")
-        case .finished:
-            return nil
-        case .claimed:
-            defer { releaseReader() }
-            return try await readMessage()
+        while true {
+            switch claimReader() {
+            case .busy:
+                guard state.withLock({ $0.closeSent }) else {
+                    throw WebSocketError(code: .receiveInProgress, message: "another task is already reading this WebSocket's messages")
+                }
+                await waitForReaderExit()
+            case .finished:
+                return nil
+            case .claimed:
+                defer { releaseReader() }
+                return try await readMessage()
+            }
         }
     }
 }

@@ -28,8 +28,10 @@ final class ScriptedWebSocketServer: Sendable {
     ///   - script: The bytes to write after the answer (in the same write as the head when
     ///     `sameWrite` is set).
     ///   - closeAfterScript: Close the connection right after the script instead of reading.
+    ///   - silentAfterClose: After the client's close frame, neither answer it nor close: hold
+    ///     the connection until the client closes it.
     init(response: (@Sendable (_ accept: String) -> String)? = nil, script: [UInt8] = [], sameWrite: Bool = false,
-         closeAfterScript: Bool = false) throws {
+         closeAfterScript: Bool = false, silentAfterClose: Bool = false) throws {
         let frames = self.frames
         let requests = self.requests
         server = try LoopbackServer(mode: .handler { peer in
@@ -55,7 +57,10 @@ final class ScriptedWebSocketServer: Sendable {
             if closeAfterScript { return }
             while let frame = Self.readFrame(peer) {
                 frames.withLock { $0.append(frame) }
-                if frame.opcode == 8 { return }
+                if frame.opcode == 8 {
+                    if silentAfterClose { _ = try? peer.readToEnd() }
+                    return
+                }
             }
         })
     }

@@ -89,6 +89,27 @@ final class ChildProcess: @unchecked Sendable {
 
     // MARK: Input
 
+    /// Writes `bytes` to the child's standard input and leaves it open, for a conversation: the
+    /// caller waits for the answer, then writes more. Meant for small writes that fit in the
+    /// pipe (64 KiB), which do not block.
+    func writeInput(_ bytes: [UInt8]) {
+        state.condition.lock()
+        let fd = state.inputFD
+        state.condition.unlock()
+        precondition(fd >= 0, "the child was started without an input pipe, or input was already closed")
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if !(written < 0 && errno == EINTR) {
+                    break  // EPIPE: the child is gone.
+                }
+            }
+        }
+    }
+
     /// Writes `bytes` to the child's standard input from a background thread, then closes it.
     /// A child that exits early makes the rest fail with EPIPE, which is ignored.
     func writeInputAndClose(_ bytes: [UInt8]) {

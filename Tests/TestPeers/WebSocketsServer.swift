@@ -1,5 +1,3 @@
-@testable import TestPeers
-
 /// The Python `websockets` server (Debian's python3-websockets, 10.4 here): an independent,
 /// widely used RFC 6455 and RFC 7692 implementation, on 127.0.0.1 (and ::1 where the host has
 /// it) with a port it picks and prints. Over TLS with the test CA's server certificate when `tls` is set.

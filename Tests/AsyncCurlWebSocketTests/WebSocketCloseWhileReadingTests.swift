@@ -1,0 +1,51 @@
+import AsyncCurl
+@testable import AsyncCurlWebSocket
+import Testing
+@testable import TestPeers
+
+extension AsyncCurlWebSocketTests {
+    /// A reader that comes back to ``WebSocket/messages`` while ``WebSocket/close(code:reason:)``
+    /// waits for the server's close frame (found with the wscat example: its reader was writing
+    /// the previous message to standard output when standard input ended).
+    @Suite struct WebSocketCloseWhileReadingTests {
+        @Test func aReaderBetweenMessagesWhenCloseBeginsSeesTheEndNotAnError() async throws {
+            // The server never answers the close frame, so close() drains until its deadline.
+            let server = try ScriptedWebSocketServer(silentAfterClose: true)
+            var configuration = WebSocketConfiguration()
+            configuration.closeTimeout = .seconds(2)
+            let multi = CurlMulti()
+            let socket = try await multi.webSocket(to: server.url, configuration: configuration)
+            let closing = Task { try await socket.close() }
+            #expect(await eventually { server.clientFrames.contains { $0.opcode == 8 } }, "the close frame went out")
+
+            let next = try await withDeadline(.seconds(10), "the reader's end") {
+                var iterator = socket.messages.makeAsyncIterator()
+                return try await iterator.next()
+            }
+            #expect(next == nil)
+            try await closing.value
+            #expect(socket.isClosed)
+            #expect(await multi.diagnostics.isIdle)
+        }
+
+        @Test func aSecondReaderStillFailsWhileTheWebSocketIsOpen() async throws {
+            let server = try ScriptedWebSocketServer(silentAfterClose: true)
+            let multi = CurlMulti()
+            let socket = try await multi.webSocket(to: server.url)
+            let reader = Task { for try await _ in socket.messages {} }
+            defer { reader.cancel() }
+            // Once the first reader holds the claim, a second one is refused at once.
+            #expect(await eventually { socket.state.withLock { $0.readerActive } })
+            let error: WebSocketError? = try await withDeadline(.seconds(10), "the second reader's error") {
+                do {
+                    var iterator = socket.messages.makeAsyncIterator()
+                    _ = try await iterator.next()
+                    return nil
+                } catch let error as WebSocketError {
+                    return error
+                }
+            }
+            #expect(error?.code == .receiveInProgress)
+        }
+    }
+}
