@@ -132,11 +132,21 @@ extension AsyncCurlWebSocketTests {
             var configuration = WebSocketConfiguration()
             configuration.pingInterval = .milliseconds(100)
             configuration.pongTimeout = .milliseconds(300)
+            let multi = CurlMulti()
+            let socket = try await multi.webSocket(to: server.url, configuration: configuration)
             let start = ContinuousClock.now
-            let error = try await Self.failure(from: server, configuration: configuration)
+            let error: WebSocketError? = try await withDeadline(.seconds(20), "the dead-peer verdict") {
+                do {
+                    for try await _ in socket.messages {}
+                    return nil
+                } catch let error as WebSocketError {
+                    return error
+                }
+            }
             #expect(error?.code == .peerUnresponsive)
             // Far below the 20 s default pong timeout, with room for a loaded machine.
             #expect(ContinuousClock.now - start < .seconds(8))
+            #expect(await multi.diagnostics.isIdle)
             #expect(server.clientFrames.first?.opcode == 9)
         }
 

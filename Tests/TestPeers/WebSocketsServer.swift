@@ -81,7 +81,7 @@ async def handler(ws, path):
         await echo(ws)
     elif path == "/ping":
         waiter = await ws.ping(b"are you there")
-        await asyncio.wait_for(waiter, 10)
+        await asyncio.wait_for(waiter, 60)
         await ws.send("pong received")
         await echo(ws)
     else:
