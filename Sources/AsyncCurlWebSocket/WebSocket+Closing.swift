@@ -19,23 +19,7 @@ extension WebSocket {
     ///   reason that is too long, before anything is sent. Nothing else: a peer that has gone
     ///   away has closed the WebSocket as well.
     public func close(code: WebSocketCloseCode = .normalClosure, reason: String = "") async throws {
-        guard code.isSendable else {
-            throw WebSocketError(code: .invalidArgument, message: "close code \(code.rawValue) may not be sent in a close frame (1000–1003, 1007–1014 and 3000–4999 may)")
-        }
-        guard reason.utf8.count <= 123 else {
-            throw WebSocketError(code: .invalidArgument, message: "a close reason is at most 123 bytes of UTF-8, not \(reason.utf8.count)")
-        }
-        if !state.withLock({ $0.closeSent || $0.isFinished }) {
-            do {
-                try await sendControl(.close, payload: Self.closePayload(code: code, reason: reason), timeout: configuration.closeTimeout)
-            } catch let error as WebSocketError where error.code == .closed {
-                // Another task's close frame went first; wait for the same handshake.
-            } catch {
-                // The peer is gone: nothing to wait for.
-                await finish()
-                return
-            }
-        }
+        guard try await sendCloseFrame(code: code, reason: reason) else { return }
         let connection = self.connection
         let deadline = configuration.closeTimeout
         await withTaskGroup(of: Void.self) { group in
@@ -48,6 +32,43 @@ extension WebSocket {
             group.cancelAll()
         }
         await finish()
+    }
+
+    /// Begins the closing handshake and returns: sends a close frame with `code` and `reason`,
+    /// and lets the task reading ``messages`` receive whatever the server still sends until its
+    /// close frame, where the sequence ends.
+    ///
+    /// Use it when a reader should see every message that was already on its way (an echo, the
+    /// answer to the last request); ``close(code:reason:)`` instead drops them when no task is
+    /// inside `next()` at that moment. After it, ``send(_:fragmentSize:timeout:)`` throws
+    /// ``WebSocketError/Code/closed``. The server's close frame is only seen by a reader: keep
+    /// reading ``messages`` to its end, or call ``close(code:reason:)`` later, which waits for the
+    /// handshake with its deadline and releases the connection.
+    /// - Throws: ``WebSocketError/Code/invalidArgument`` as ``close(code:reason:)`` does.
+    public func sendClose(code: WebSocketCloseCode = .normalClosure, reason: String = "") async throws {
+        _ = try await sendCloseFrame(code: code, reason: reason)
+    }
+
+    /// Sends the close frame unless one went out already; `false` when the peer is gone (the
+    /// WebSocket is then finished).
+    private func sendCloseFrame(code: WebSocketCloseCode, reason: String) async throws -> Bool {
+        guard code.isSendable else {
+            throw WebSocketError(code: .invalidArgument, message: "close code \(code.rawValue) may not be sent in a close frame (1000–1003, 1007–1014 and 3000–4999 may)")
+        }
+        guard reason.utf8.count <= 123 else {
+            throw WebSocketError(code: .invalidArgument, message: "a close reason is at most 123 bytes of UTF-8, not \(reason.utf8.count)")
+        }
+        guard !state.withLock({ $0.closeSent || $0.isFinished }) else { return true }
+        do {
+            try await sendControl(.close, payload: Self.closePayload(code: code, reason: reason), timeout: configuration.closeTimeout)
+        } catch let error as WebSocketError where error.code == .closed {
+            // Another task's close frame went first; the same handshake goes on.
+        } catch {
+            // The peer is gone: nothing to wait for.
+            await finish()
+            return false
+        }
+        return true
     }
 
     /// Reads and drops messages until the WebSocket is finished, or waits for the task that is

@@ -47,5 +47,29 @@ extension AsyncCurlWebSocketTests {
             }
             #expect(error?.code == .receiveInProgress)
         }
+
+        /// sendClose begins the handshake without reading: messages already on their way still
+        /// reach the reader, and the sequence ends with the server's close frame. close() with no
+        /// reader would have dropped them.
+        @Test func sendCloseKeepsTheMessagesInFlight() async throws {
+            typealias Server = ScriptedWebSocketServer
+            let script = Server.frame(opcode: 1, payload: Array("m1".utf8)) + Server.frame(opcode: 2, payload: [2])
+                + Server.frame(opcode: 8, payload: [0x03, 0xE8] + Array("bye".utf8))
+            let server = try Server(script: script)
+            let multi = CurlMulti()
+            let socket = try await multi.webSocket(to: server.url)
+            try await socket.sendClose(code: .goingAway, reason: "leaving")
+            await #expect(throws: WebSocketError.self) { try await socket.send(.text("too late")) }
+            let received = try await withDeadline(.seconds(10), "the messages and the close") {
+                var received: [WebSocket.Message] = []
+                for try await message in socket.messages { received.append(message) }
+                return received
+            }
+            #expect(received == [.text("m1"), .binary([2])])
+            #expect(socket.closeCode == .normalClosure && socket.closeReason == "bye")
+            #expect(server.clientFrames.first?.closeCode == 1001)
+            try await socket.close()
+            #expect(await multi.diagnostics.isIdle)
+        }
     }
 }
