@@ -130,7 +130,11 @@ extension AsyncCurlTests.ResolveTests {
         let baseline = openFileDescriptorCount()
         let connectionsBefore = doh.connectionCount
 
-        let keeper = try await multi.connect(to: other.url)
+        // A plain connection gives its easy handle, and so its place in the cache, back once
+        // open; one with DNS-over-HTTPS set keeps it (its IP literal asks the DoH server nothing).
+        var keeperOptions = ConnectionOptions()
+        keeperOptions.dnsOverHTTPS = options.dnsOverHTTPS
+        let keeper = try await multi.connect(to: other.url, options: keeperOptions)
         try await waitUntil("the echo server to accept") { other.openClients == 1 }
         for _ in 0..<3 {
             try await connectAndEcho(multi, to: peer.url, options: options)

@@ -30,8 +30,9 @@ extension ConnectionGate {
 
     /// The connection is open on `socket`, which the engine has added (disarmed) to its readiness
     /// set. From now on callers read and write it themselves: with `direct`, with system calls;
-    /// otherwise through `channel`. `received` is what the connect's attaching read got.
-    func open(socket: Int32, direct: Bool, channel: CurlChannel, received: [UInt8]) {
+    /// otherwise through `channel` (`nil` only with `direct`). `received` is what the connect's
+    /// attaching read got.
+    func open(socket: Int32, direct: Bool, channel: CurlChannel?, received: [UInt8]) {
         withLock { state in
             state.socket = socket
             state.allowsDirectIO = direct

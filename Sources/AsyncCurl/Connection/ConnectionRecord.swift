@@ -76,6 +76,18 @@ final class ConnectionRecord {
     /// No TLS at any layer (plain target, no HTTPS or environment proxy, no HTTP hand-over), so
     /// once open the gate gets the socket and bytes bypass curl_easy_send/recv.
     let allowsDirectIO: Bool
+    /// The easy handle, error buffer, trace box and lists are freed and the socket is the
+    /// engine's own (a duplicate of libcurl's, see `CurlMulti.releaseCurl`): nothing may use
+    /// `easy` or `channel` any more, and `discard` closes the socket itself.
+    var ownsSocket = false
+
+    /// Whether the connection needs nothing from libcurl once open, so that the engine frees
+    /// libcurl's handle then: direct I/O, no mail protocol (a mail connection keeps its
+    /// handle, as before), and no DNS-over-HTTPS (its lookups' HTTPS connections live in the
+    /// connection's cache, which the connection then keeps alive for the next lookups).
+    var releasesCurlWhenOpen: Bool {
+        allowsDirectIO && target.mailProtocol == nil && setup.dnsOverHTTPS == nil
+    }
     init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: PthreadMutex, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id

@@ -44,6 +44,9 @@ extension CurlMulti {
                                  errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
                                  serverResponses: record.serverResponses?.takeUnretainedValue(),
                                  lists: &record.lists)
+            if record.allowsDirectIO, target.mailProtocol == nil {
+                try handle.set(CURLOPT_BUFFERSIZE, Self.smallDownloadBufferSize)
+            }
             if let request {
                 let exchange = Unmanaged.passRetained(HTTPExchange())
                 record.exchange = exchange
@@ -57,6 +60,22 @@ extension CurlMulti {
         }
         return record
     }
+
+    /// `CURLOPT_BUFFERSIZE` (libcurl's minimum) for a connection with no TLS at any layer, no
+    /// HTTP hand-over and no mail protocol, instead of libcurl's 16 KiB.
+    ///
+    /// libcurl 7.88.1 allocates that buffer when the set-up starts and frees it when the set-up
+    /// is done, so an open connection never holds it; but while thousands of connects are under
+    /// way at once, their 16 KiB buffers interleave on the heap with what the connections keep,
+    /// and the holes they leave stay resident (BENCHMARKS.md, "Memory per connection"). Such a
+    /// set-up reads nothing with it: its bytes go through `recv(2)` once open, and through
+    /// `curl_easy_recv` (capped at the buffer's size) only once, on attaching. SOCKS proxies are
+    /// the one set-up that uses it, and libcurl's SOCKS code is written for the minimum (it
+    /// asserts it is at least 600 bytes); an HTTP proxy's CONNECT reply is read a byte at a time
+    /// into a buffer of its own. Mail set-ups read the server's lines into it (a line over half
+    /// the buffer fails), TLS reads cap each `curl_easy_recv` at its size, and the hand-over
+    /// reads the response with it: those keep the default.
+    static let smallDownloadBufferSize = 1024
 
     /// Puts the connection's easy handle in a connection cache of its group (`CURLOPT_SHARE`);
     /// `release` takes it out again.

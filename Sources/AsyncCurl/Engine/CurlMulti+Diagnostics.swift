@@ -12,8 +12,10 @@ extension CurlMulti {
         /// Suspended continuations: connects and sends or receives waiting for readiness.
         public var pendingContinuations: Int
         /// libcurl connection caches (share handles) in use: one for every group of up to 32
-        /// connecting or open connections, plus one for each connection with
-        /// ``ConnectionOptions/resolve`` entries; none once all are closed.
+        /// connections that have an easy handle (connecting ones, and open ones with TLS at
+        /// some layer, a mail protocol or an HTTP hand-over: an open plain connection keeps
+        /// none), plus one for each such connection with ``ConnectionOptions/resolve`` entries;
+        /// none once all are closed.
         public var connectionCaches: Int
         /// Connection caches kept with no connection in them, for the TLS sessions they hold:
         /// 0 or 1. When the last connection of a group that made TLS connections (with
@@ -35,7 +37,9 @@ extension CurlMulti {
             self.retainedConnectionCaches = retainedConnectionCaches
         }
 
-        /// Easy handles alive in this engine: connecting plus open.
+        /// Connecting plus open connections: at most the easy handles alive in this engine (an
+        /// open connection with no TLS at any layer, no mail protocol and no HTTP hand-over has
+        /// released its easy handle).
         public var easyHandles: Int { connecting + open }
 
         /// Whether the engine holds nothing for any connection: nothing connecting or open, no

@@ -179,6 +179,7 @@ extension CurlMulti {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))
             record.state = .open(socket: socket)
+            if record.releasesCurlWhenOpen { releaseCurl(of: record, socket: socket) }
             failure = attach(record)
         }
         info.connectionNumber = record.id.rawValue
@@ -209,12 +210,14 @@ extension CurlMulti {
     /// Then the socket goes to the readiness thread for the connection's own waits, and the
     /// connection's callers read and write it from their own threads from then on
     /// (``ConnectionGate``): directly without TLS, through the ``CurlChannel`` otherwise.
+    /// A connection that no longer has an easy handle (``ConnectionRecord/ownsSocket``) skips
+    /// the read: libcurl holds none of its bytes, and there is nothing to tie.
     private func attach(_ record: ConnectionRecord) -> CurlError? {
-        let channel = record.channel
+        let channel = record.ownsSocket ? nil : record.channel
         var received: [UInt8] = []
         do throws(CurlError) {
             // CURLE_AGAIN is the usual answer: nothing has arrived yet.
-            if case .transferred(let count) = try channel.receive(into: receiveBuffer) {
+            if let channel, case .transferred(let count) = try channel.receive(into: receiveBuffer) {
                 received = Array(UnsafeRawBufferPointer(rebasing: receiveBuffer[0..<count]))
             }
         } catch {

@@ -58,11 +58,34 @@ extension CurlMulti {
             // Stop watching before curl closes the fd inside curl_multi_remove_handle, so the fd
             // number can be reused at once without a stale registration.
             readiness?.unwatch(socket)
+            if record.ownsSocket {
+                // libcurl's part went when the connection opened (releaseCurl).
+                Glibc.close(socket)
+                return
+            }
         }
         if let multi {
             _ = curlLock.withLock { curl_multi_remove_handle(multi, record.easy) }
         }
         release(record)
+    }
+
+    /// For a connection that needs nothing more from libcurl (``ConnectionRecord/releasesCurlWhenOpen``),
+    /// right after `CURLMSG_DONE`: keeps a duplicate of its socket and frees its easy handle,
+    /// libcurl's connection (whose descriptor libcurl closes, nothing being sent) and its
+    /// place in a connection cache, about 9 KiB per connection (BENCHMARKS.md, "Memory per
+    /// connection"). The record owns the duplicate from then on and closes it in `discard`.
+    /// If the descriptor cannot be duplicated (the process is out of descriptors), the
+    /// connection keeps libcurl's handle, as a TLS connection does.
+    func releaseCurl(of record: ConnectionRecord, socket: Int32) {
+        let owned = fcntl(socket, F_DUPFD_CLOEXEC, 0)
+        guard owned >= 0 else { return }
+        if let multi {
+            _ = curlLock.withLock { curl_multi_remove_handle(multi, record.easy) }
+        }
+        release(record)
+        record.ownsSocket = true
+        record.state = .open(socket: owned)
     }
 
     /// Frees what a record owns; the easy handle must no longer be in the multi handle.
