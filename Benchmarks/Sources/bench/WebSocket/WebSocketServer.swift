@@ -5,6 +5,7 @@ import HummingbirdWSCompression
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
 /// Hummingbird's WebSocket server in the bench process: an echo endpoint at `/echo` on
@@ -21,12 +22,14 @@ final class WebSocketEchoServer: Sendable {
 
     let port: Int
     private let group: MultiThreadedEventLoopGroup
+    private let services: ServiceGroup
     private let task: Task<Void, Never>
     private let offers: OfferLog
 
-    private init(port: Int, group: MultiThreadedEventLoopGroup, task: Task<Void, Never>, offers: OfferLog) {
+    private init(port: Int, group: MultiThreadedEventLoopGroup, services: ServiceGroup, task: Task<Void, Never>, offers: OfferLog) {
         self.port = port
         self.group = group
+        self.services = services
         self.task = task
         self.offers = offers
     }
@@ -73,26 +76,30 @@ final class WebSocketEchoServer: Sendable {
             eventLoopGroupProvider: .shared(group),
             logger: logger
         )
+        // No signal handlers: stop() shuts it down.
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
             do {
-                try await app.run()
+                try await services.run()
             } catch {
-                if !Task.isCancelled { log("bench: the WebSocket server stopped: \(error)") }
+                log("bench: the WebSocket server stopped: \(error)")
             }
             portContinuation.finish()
         }
         var port = 0
         for await bound in ports { port = bound }
         guard port > 0 else {
-            task.cancel()
+            await services.triggerGracefulShutdown()
+            _ = await task.value
             try? await group.shutdownGracefully()
             throw BenchFailure("the Hummingbird WebSocket server did not start")
         }
-        return WebSocketEchoServer(port: port, group: group, task: task, offers: offers)
+        return WebSocketEchoServer(port: port, group: group, services: services, task: task, offers: offers)
     }
 
+    /// Graceful shutdown (every client has closed its WebSocket by now), then the loop thread.
     func stop() async {
-        task.cancel()
+        await services.triggerGracefulShutdown()
         _ = await task.value
         try? await group.shutdownGracefully()
     }
