@@ -51,14 +51,17 @@ struct WebSocketReport {
             out.append("")
             out.append("### WebSocket target (\(Self.subject) at least as fast as the fastest peer)")
             out.append("")
-            out.append("| Metric | Fastest peer | Its median | \(Self.subject) | Ratio | Met |")
-            out.append("| --- | --- | ---: | ---: | ---: | --- |")
+            out.append("Rounds won: the rounds in which \(Self.subject) did at least as well as every peer in that same round (rounds interleave, so a round's clients share its load).")
+            out.append("")
+            out.append("| Metric | Fastest peer | Its median | \(Self.subject) | Ratio | Met | Rounds won |")
+            out.append("| --- | --- | ---: | ---: | ---: | --- | ---: |")
             for (row, label, better) in Self.rows where results.samples[row] != nil {
                 guard let better, let mine = results.median(row, Self.subject) else { continue }
                 let medians = peers.compactMap { peer in results.median(row, peer).map { (peer, $0) } }
                 guard let best = medians.min(by: { better == .higher ? $0.1 > $1.1 : $0.1 < $1.1 }) else { continue }
                 let met = better == .higher ? mine >= best.1 : mine <= best.1
-                out.append("| \(label) | \(best.0) | \(format(best.1)) | \(format(mine)) | \(format(mine / best.1))× | \(met ? "yes" : "**no**") |")
+                let won = roundsWon(row, peers: peers, better: better).map { "\($0.won) of \($0.rounds)" } ?? "n/a"
+                out.append("| \(label) | \(best.0) | \(format(best.1)) | \(format(mine)) | \(format(mine / best.1))× | \(met ? "yes" : "**no**") | \(won) |")
             }
         }
 
@@ -74,6 +77,18 @@ struct WebSocketReport {
             }
         }
         return out.joined(separator: "\n")
+    }
+
+    /// Round by round against the best peer of that round; `nil` when a client missed a round
+    /// (a failure), which would misalign the rounds.
+    private func roundsWon(_ row: String, peers: [String], better: Better) -> (won: Int, rounds: Int)? {
+        guard let mine = results.samples[row]?[Self.subject] else { return nil }
+        let theirs = peers.compactMap { results.samples[row]?[$0] }
+        guard !theirs.isEmpty, theirs.allSatisfy({ $0.count == mine.count }) else { return nil }
+        let won = mine.indices.filter { round in
+            theirs.allSatisfy { better == .higher ? mine[round] >= $0[round] : mine[round] <= $0[round] }
+        }.count
+        return (won, mine.count)
     }
 
     private func ratio(_ row: String, _ other: String) -> Double? {
