@@ -19,13 +19,21 @@ struct Settings {
     var fanOutSize = 1024
     var tlsBytes = 256 << 20
     var reconnectCount = 500
-    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue))
+    var webSocketEchoCount = 20_000
+    var webSocketEchoWarmup = 1_000
+    var webSocketEchoSize = 64
+    var webSocketBulkMessages = 64
+    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue) + [WebSocketScenario.group])
     var clients: Set<String> = ["asynccurl", "asynccurl-executor", "posix", "nio", "curlc"]
+    var webSocketClients: Set<String> = Set(WebSocketClientName.allCases.map(\.rawValue))
 
     static let usage = """
         usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N] [--reconnects N]
-                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect]
+                     [--ws-echo N] [--ws-messages N]
+                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket]
                      [--clients asynccurl,asynccurl-executor,posix,nio,curlc]
+                     [--ws-clients asynccurl,asynccurl-executor,hummingbird,websocket-kit]
+          websocket = ws-echo,ws-echo-deflate,ws-bulk,ws-bulk-deflate (each can be named alone)
         """
 
     init(arguments: [String]) {
@@ -46,12 +54,19 @@ struct Settings {
             case "--fanout": fanOutConnections = number(argument)
             case "--tls-mib": tlsBytes = number(argument) << 20
             case "--reconnects": reconnectCount = number(argument)
+            case "--ws-echo": webSocketEchoCount = number(argument)
+            case "--ws-messages": webSocketBulkMessages = number(argument)
+            case "--ws-clients": webSocketClients = Set(value(argument).split(separator: ",").map(String.init))
             case "--scenarios": scenarios = Set(value(argument).split(separator: ",").map(String.init))
             case "--clients": clients = Set(value(argument).split(separator: ",").map(String.init))
             case "-h", "--help": print(Self.usage); exit(0)
             default: fail("unknown argument \(argument)\n\(Self.usage)")
             }
         }
+        let knownScenarios = Set(Scenario.allCases.map(\.rawValue) + WebSocketScenario.allCases.map(\.rawValue) + [WebSocketScenario.group])
+        if let unknown = scenarios.subtracting(knownScenarios).first { fail("unknown scenario \(unknown)\n\(Self.usage)") }
+        let knownClients = Set(WebSocketClientName.allCases.map(\.rawValue))
+        if let unknown = webSocketClients.subtracting(knownClients).first { fail("unknown --ws-clients name \(unknown)\n\(Self.usage)") }
     }
 }
 
@@ -128,6 +143,15 @@ struct Bench {
         }
         if settings.clients.contains("curlc") { clients.append(CurlCClient(server: endpoints)) }
 
+        var webSocket: WebSocketBench?
+        if !WebSocketScenario.selected(by: settings.scenarios).isEmpty {
+            do {
+                webSocket = try await WebSocketBench.start(settings: settings, multi: multi)
+            } catch {
+                fail("could not start the WebSocket server: \(error)")
+            }
+        }
+
         let started = bench_now_ns()
         let loadBefore = Machine.loadAverage
         log("bench: \(Machine.summary); load \(loadBefore)")
@@ -145,13 +169,18 @@ struct Bench {
                     }
                 }
             }
+            await webSocket?.runRound(round, into: &results)
         }
+        await webSocket?.stop()
         results.notes += reconnectNotes(results, client: Report.subject)
         let elapsed = Double(bench_now_ns() - started) / 1e9
         let report = Report(settings: settings, clients: clients.map(\.name), results: results,
                             elapsedSeconds: elapsed, machine: Machine.summary, loadBefore: loadBefore,
                             loadAfter: Machine.loadAverage)
         print(report.render())
+        if let webSocket {
+            print(WebSocketReport(settings: settings, clients: webSocket.clients.map(\.name), results: results).render())
+        }
     }
 
     /// Runs one scenario for one client, off the main actor, and records its figures.

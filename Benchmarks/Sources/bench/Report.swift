@@ -69,6 +69,12 @@ struct Report {
         out.append("")
         out.append("Machine: \(machine). Load average (1, 5, 15 min) before: \(loadBefore); after: \(loadAfter).")
         out.append("")
+        // Only the WebSocket scenarios ran: their tables follow (WebSocketReport).
+        guard Self.rows.contains(where: { results.samples[$0.name] != nil }) else {
+            out.append("\(settings.rounds) interleaved rounds, \(format(elapsedSeconds)) s of measuring.")
+            renderNotes(into: &out)
+            return out.joined(separator: "\n")
+        }
         out.append("### Medians of \(settings.rounds) interleaved rounds (\(format(elapsedSeconds)) s of measuring)")
         out.append("")
         out.append("Sizes: bulk \(bytes(settings.bulkBytes)) each way in 64 KiB writes/reads; ping-pong \(settings.pingPongCount) round trips of \(settings.pingPongSize) B after \(settings.pingPongWarmup) untimed; fan-out \(settings.fanOutConnections) connections × \(settings.fanOutSize) B each way; TLS \(bytes(settings.tlsBytes)) server→client; TLS reconnect \(settings.reconnectCount) connect-receive-close cycles per round and kind (TLS µs = tlsEstablished − connected, per-round medians). TLS \"POSIX blocking\" is blocking OpenSSL on a blocking socket.")
@@ -99,12 +105,15 @@ struct Report {
                 out.append("| \(label) | \(client) | \(values.map(format).joined(separator: ", ")) |")
             }
         }
-        if !results.notes.isEmpty {
-            out.append("")
-            out.append("Notes:")
-            for note in results.notes { out.append("- \(note)") }
-        }
+        renderNotes(into: &out)
         return out.joined(separator: "\n")
+    }
+
+    private func renderNotes(into out: inout [String]) {
+        guard !results.notes.isEmpty else { return }
+        out.append("")
+        out.append("Notes:")
+        for note in results.notes { out.append("- \(note)") }
     }
 
     /// The targets for `subject`, against the other clients except AsyncCurl's variants.
