@@ -71,6 +71,8 @@ stop_server() {
   fi
 }
 trap stop_server EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 for _ in $(seq 300); do
   if python3 -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$port" 2>/dev/null; then
