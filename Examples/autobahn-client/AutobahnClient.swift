@@ -58,7 +58,7 @@ struct AutobahnClient {
             let outcome = await runner.run(case: number)
             if outcome.timedOut { timedOut.append(number) }
             if !options.quiet || outcome.timedOut {
-                print(outcome.line(number: number, of: count))
+                writeLine(outcome.line(number: number, of: count))
             }
         }
         do {
@@ -68,7 +68,7 @@ struct AutobahnClient {
             exit(1)
         }
         let seconds = Double((ContinuousClock.now - started).components.seconds)
-        print("autobahn-client: \(count) cases in \(Int(seconds)) s; reports updated for agent \(options.agent)")
+        writeLine("autobahn-client: \(count) cases in \(Int(seconds)) s; reports updated for agent \(options.agent)")
         if !timedOut.isEmpty {
             printError("autobahn-client: cases that hit the per-case deadline: \(timedOut.map(String.init).joined(separator: ", "))")
             exit(1)
@@ -134,10 +134,16 @@ struct AutobahnClient {
     }
 
     static func printError(_ message: String) {
+        writeLine(message, to: 2)
+    }
+
+    /// Writes a line straight to the file descriptor: progress shows at once even when standard
+    /// output is a file or a pipe (where `print` buffers).
+    static func writeLine(_ message: String, to descriptor: Int32 = 1) {
         let bytes = Array((message + "\n").utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+            let written = bytes[offset...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             guard written > 0 else { return }
             offset += written
         }
