@@ -6,6 +6,7 @@
 #   make sanitize  runs every test under ThreadSanitizer, then under AddressSanitizer (+ leaks)
 #   make leaks     runs the demo and the cancellation storm under valgrind memcheck
 #   make soak      runs the integrity soak for longer (SOAK_SECONDS x SOAK_ROUNDS)
+#   make autobahn  runs Autobahn|Testsuite's fuzzingserver (Python 2.7) against the WebSocket client
 #
 # Debian packages are installed only when missing; `apt-get update` runs once before the first
 # install, as a fresh machine needs.
@@ -21,7 +22,7 @@ TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 lib
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build build-release demo test deps test-deps bench docs clean sanitize sanitize-thread sanitize-address leaks soak
+.PHONY: all build build-release demo test deps test-deps bench docs clean sanitize sanitize-thread sanitize-address leaks soak autobahn
 
 all: build
 
@@ -139,6 +140,18 @@ soak: test-deps
 	  AC_SOAK_SECONDS=$(SOAK_SECONDS) $(SWIFT) test --skip-build --disable-xctest $(SWIFT_FLAGS) \
 	    --filter SoakTests || exit 1; \
 	done
+
+# ---- Autobahn|Testsuite (see AUTOBAHN.md) ---------------------------------------------------
+# The fuzzingserver runs on 127.0.0.1 from a Python 2.7 virtualenv outside the repository
+# (AUTOBAHN_VENV, created when missing from AUTOBAHN_PYTHON2); Examples/autobahn-client echoes
+# its cases; the summary table comes from the report's index.json. Exit status 1 when a case
+# FAILED. AUTOBAHN_CASES="1.*,9.*" runs a subset; AUTOBAHN_DEFLATE=0 offers no compression.
+AUTOBAHN_SCRATCH ?= .build-release
+
+autobahn: deps
+	$(call apt_install,python3 iproute2)
+	$(SWIFT) build -c release --product autobahn-client --scratch-path $(AUTOBAHN_SCRATCH) $(SWIFT_FLAGS)
+	CLIENT=$(CURDIR)/$(AUTOBAHN_SCRATCH)/release/autobahn-client Examples/autobahn-client/run-autobahn.sh
 
 clean:
 	rm -rf .build

@@ -49,6 +49,13 @@ let package = Package(
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
         .executableTarget(name: "sendmail", dependencies: ["AsyncCurl"], path: "Examples/sendmail"),
         .executableTarget(name: "wscat", dependencies: ["AsyncCurl", "AsyncCurlWebSocket"], path: "Examples/wscat"),
+        // The client side of Autobahn|Testsuite's fuzzingserver (`make autobahn`, AUTOBAHN.md).
+        .executableTarget(
+            name: "autobahn-client",
+            dependencies: ["AsyncCurl", "AsyncCurlWebSocket"],
+            path: "Examples/autobahn-client",
+            exclude: ["fuzzingserver.py", "summarize.py", "run-autobahn.sh"]
+        ),
         // The tests' real peers (daemons started on loopback, the throwaway CA) and their
         // helpers, shared by the test targets. Not a product; test code only.
         .target(

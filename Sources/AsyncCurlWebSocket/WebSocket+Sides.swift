@@ -45,6 +45,9 @@ final class ReceiveSide: @unchecked Sendable {
             while let frame = try decoder.nextFrame() {
                 if let event = try assembler.receive(frame) { return .event(event) }
             }
+            if let partial = decoder.partialFrame {
+                try assembler.checkPartialFrame(opcode: partial.opcode, rsv1: partial.rsv1, payload: partial.payload)
+            }
             return .needMore
         } catch {
             return .violation(error)

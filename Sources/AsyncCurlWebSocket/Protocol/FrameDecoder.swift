@@ -39,6 +39,12 @@ struct FrameDecoder {
     /// whose payload is still arriving is held decoded, and not counted).
     var bufferedByteCount: Int { buffer.count - readIndex + pendingPayload.count }
 
+    /// The frame whose header is decoded but whose payload is still arriving: its opcode, RSV1,
+    /// and the payload bytes so far (for checks that fail fast, before the frame is complete).
+    var partialFrame: (opcode: WebSocketOpcode, rsv1: Bool, payload: [UInt8])? {
+        pendingHeader.map { ($0.opcode, $0.rsv1, pendingPayload) }
+    }
+
     /// Adds received bytes.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         var bytes = bytes

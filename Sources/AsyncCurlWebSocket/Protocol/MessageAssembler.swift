@@ -34,6 +34,11 @@ struct MessageAssembler {
     private var messageIsCompressed = false
     private var messageBytes: [UInt8] = []
     private var validator = UTF8Validator()
+    /// The check of the text frame whose payload is still arriving (``checkPartialFrame(opcode:rsv1:payload:)``):
+    /// whether one is under way, its validator, and how many payload bytes it has seen.
+    private var partialCheckActive = false
+    private var partialValidator = UTF8Validator()
+    private var partialCheckedCount = 0
 
     /// An assembler for messages of at most `maximumMessageSize` bytes.
     init(maximumMessageSize: Int, inflater: Inflater?) {
@@ -58,6 +63,7 @@ struct MessageAssembler {
     ///   UTF-8 and for compressed data that does not inflate;
     ///   ``WebSocketCloseCode/messageTooBig`` past ``maximumMessageSize``.
     mutating func receive(_ frame: WebSocketFrame) throws(WebSocketProtocolViolation) -> ReceivedEvent? {
+        partialCheckActive = false
         if frame.opcode.isControl {
             guard frame.fin, !frame.rsv1, frame.payload.count <= 125 else {
                 throw WebSocketProtocolViolation(.protocolError, "invalid control frame")
@@ -93,6 +99,30 @@ struct MessageAssembler {
                 throw WebSocketProtocolViolation(.protocolError, "RSV1 set on a continuation frame")
             }
             return try appendFragment(frame)
+        }
+    }
+
+    /// Checks what has arrived of a frame whose payload is incomplete (``FrameDecoder/partialFrame``):
+    /// when it is uncompressed text and its bytes so far cannot be UTF-8, the message fails with
+    /// 1007 now rather than when the frame's last byte arrives (a peer may send the rest late, or
+    /// never). Each byte is checked once however often this is called for the same frame; the
+    /// complete frame is checked again by ``receive(_:)``, which also ends this check.
+    ///
+    /// - Throws: ``WebSocketProtocolViolation`` with ``WebSocketCloseCode/invalidFramePayloadData``.
+    mutating func checkPartialFrame(opcode: WebSocketOpcode, rsv1: Bool, payload: [UInt8]) throws(WebSocketProtocolViolation) {
+        let startsText = opcode == .text && !rsv1 && messageOpcode == nil
+        let continuesText = opcode == .continuation && !rsv1 && messageOpcode == .text && !messageIsCompressed
+        guard startsText || continuesText, payload.count > partialCheckedCount || !partialCheckActive else { return }
+        if !partialCheckActive {
+            partialCheckActive = true
+            partialValidator = startsText ? UTF8Validator() : validator
+            partialCheckedCount = 0
+        }
+        let start = min(partialCheckedCount, payload.count)
+        let valid = payload.withUnsafeBytes { partialValidator.validate(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        partialCheckedCount = payload.count
+        guard valid else {
+            throw WebSocketProtocolViolation(.invalidFramePayloadData, "text message is not valid UTF-8")
         }
     }
 
