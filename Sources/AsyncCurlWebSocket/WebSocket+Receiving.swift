@@ -57,9 +57,12 @@ extension WebSocket {
                 await completeClosingHandshake(code: code, reason: reason)
                 return nil
             }
-            let count: Int
+            let received: [UInt8]?
             do {
-                count = try await connection.receive(into: side.readBuffer, timeout: keepAliveWait())
+                // An array per read rather than a buffer per WebSocket: a reader waiting on an
+                // idle connection holds no read buffer, and the decoder takes the array over
+                // without copying when it has nothing buffered.
+                received = try await connection.receive(maxLength: ReceiveSide.readSize, timeout: keepAliveWait())
             } catch let error as CurlError where error.code == .operationTimedOut && configuration.pingInterval != nil {
                 try await keepAliveTimerExpired()
                 continue
@@ -73,11 +76,11 @@ extension WebSocket {
                 }
                 throw error
             }
-            guard count > 0 else {
+            guard let received else {
                 await finish()
                 throw WebSocketError(code: .closedAbnormally, message: "the server closed the connection without a closing handshake", closeCode: .abnormalClosure)
             }
-            side.decoder.append(UnsafeRawBufferPointer(rebasing: side.readBuffer[..<count]))
+            side.decoder.append(received)
             side.lastActivity = .now
             side.keepAlivePingSent = nil
         }

@@ -1,7 +1,7 @@
 import AsyncCurl
 
-/// The reader's state: the frame decoder, the message assembler with its inflater, the read
-/// buffer and the keep-alive clock.
+/// The reader's state: the frame decoder, the message assembler with its inflater, and the
+/// keep-alive clock.
 ///
 /// `@unchecked Sendable`, safely: only the task that set ``SharedState/readerActive`` (under the
 /// WebSocket's mutex) touches these fields, until it clears the flag (under the mutex again).
@@ -10,23 +10,17 @@ import AsyncCurl
 final class ReceiveSide: @unchecked Sendable {
     var decoder: FrameDecoder
     var assembler: MessageAssembler
-    /// Where `receive(into:)` writes; allocated once, freed in `deinit`.
-    let readBuffer: UnsafeMutableRawBufferPointer
     /// When the last bytes arrived, for the keep-alive.
     var lastActivity = ContinuousClock.now
     /// When the unanswered keep-alive ping went out, if one did.
     var keepAlivePingSent: ContinuousClock.Instant?
 
+    /// The most bytes one read asks for.
     static let readSize = 64 * 1024
 
     init(configuration: WebSocketConfiguration, inflater: Inflater?) {
         decoder = FrameDecoder(maximumFrameSize: configuration.maximumFrameSize, allowsRSV1: inflater != nil)
         assembler = MessageAssembler(maximumMessageSize: configuration.maximumMessageSize, inflater: inflater)
-        readBuffer = .allocate(byteCount: Self.readSize, alignment: 16)
-    }
-
-    deinit {
-        readBuffer.deallocate()
     }
 
     /// What the buffered bytes hold next.
