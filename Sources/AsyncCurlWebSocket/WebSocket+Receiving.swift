@@ -127,9 +127,18 @@ extension WebSocket {
     }
 
     /// Closes with the violation's code, finishes, and returns the error to throw.
+    ///
+    /// The close frame gets one second in all, waiting for the frame lock included: a send of
+    /// the application's may hold the lock for long when the peer does not read, and then
+    /// nobody would read the close frame either.
     private func fail(_ violation: WebSocketProtocolViolation) async -> WebSocketError {
-        try? await sendControl(.close, payload: Self.closePayload(code: violation.closeCode, reason: violation.reason),
-                               timeout: .seconds(1))
+        let payload = Self.closePayload(code: violation.closeCode, reason: violation.reason)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await self.sendControl(.close, payload: payload, timeout: .seconds(1)) }
+            group.addTask { try? await Task.sleep(for: .seconds(1)) }
+            await group.next()
+            group.cancelAll()
+        }
         await finish()
         let code: WebSocketError.Code = violation.closeCode == .messageTooBig ? .messageTooBig : .protocolViolation
         return WebSocketError(code: code, message: violation.reason, closeCode: violation.closeCode)
