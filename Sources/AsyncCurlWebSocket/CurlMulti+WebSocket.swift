@@ -69,3 +69,12 @@ extension CurlMulti {
         }
     }
 }
+
+extension CurlMultiGroup {
+    /// Opens a WebSocket on the group's next engine; see
+    /// ``AsyncCurl/CurlMulti/webSocket(to:options:configuration:)``.
+    public func webSocket(to url: String, options: ConnectionOptions = ConnectionOptions(),
+                          configuration: WebSocketConfiguration = WebSocketConfiguration()) async throws -> WebSocket {
+        try await next().webSocket(to: url, options: options, configuration: configuration)
+    }
+}

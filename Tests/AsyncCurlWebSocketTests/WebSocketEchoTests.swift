@@ -38,6 +38,21 @@ extension AsyncCurlWebSocketTests {
             #expect(await multi.diagnostics.isIdle)
         }
 
+        /// A group's WebSockets go to its engines in turn.
+        @Test func webSocketsOfAGroup() async throws {
+            let server = try await WebSocketsServer()
+            let group = CurlMultiGroup(engineCount: 2)
+            let first = try await group.webSocket(to: server.url())
+            let second = try await group.webSocket(to: server.url())
+            #expect(await group.diagnostics.map(\.open) == [1, 1])
+            for (socket, text) in [(first, "one"), (second, "two")] {
+                try await socket.send(.text(text))
+                #expect(try await Self.collect(socket, count: 1) == [.text(text)])
+                try await socket.close()
+            }
+            #expect(await group.diagnostics.allSatisfy(\.isIdle))
+        }
+
         @Test func compressedMessagesBothWays() async throws {
             let server = try await WebSocketsServer()
             var configuration = WebSocketConfiguration()
