@@ -9,7 +9,8 @@ extension WebSocket {
     /// its sequence ends; otherwise this call reads (and drops) whatever messages still arrive
     /// until the close frame does. After ``WebSocketConfiguration/closeTimeout`` the connection
     /// is closed without the server's frame. Calling it again, or after the server closed,
-    /// returns once the WebSocket is finished.
+    /// returns once the WebSocket is finished. To have a reader receive the messages still in
+    /// flight, begin with ``sendClose(code:reason:)``.
     ///
     /// - Parameters:
     ///   - code: A code that may be sent (``WebSocketCloseCode/isSendable``); default
