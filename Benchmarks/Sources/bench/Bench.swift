@@ -1,4 +1,4 @@
-import AsyncCurl
+@_spi(Benchmarks) import AsyncCurl
 import BenchC
 import CBenchCurl
 import NIOCore
@@ -31,7 +31,7 @@ struct Settings {
         usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N] [--reconnects N]
                      [--ws-echo N] [--ws-messages N]
                      [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket]
-                     [--clients asynccurl,asynccurl-executor,posix,nio,curlc]
+                     [--clients asynccurl,asynccurl-executor,asynccurl-kept,posix,nio,curlc]
                      [--ws-clients asynccurl,asynccurl-executor,hummingbird,websocket-kit]
           websocket = ws-echo,ws-echo-deflate,ws-bulk,ws-bulk-deflate (each can be named alone)
         """
@@ -136,6 +136,12 @@ struct Bench {
         if settings.clients.contains("asynccurl") { clients.append(AsyncCurlClient(multi: multi, server: endpoints)) }
         if settings.clients.contains("asynccurl-executor") {
             clients.append(AsyncCurlClient(multi: multi, server: endpoints, onEngineExecutor: true))
+        }
+        if settings.clients.contains("asynccurl-kept") {
+            // An engine that keeps libcurl's easy handle of an open plain connection, as before
+            // a55db43: the fan-out compares its connect time and RSS with the default's.
+            clients.append(AsyncCurlClient(multi: CurlMulti(releasingLibcurlHandles: false), server: endpoints,
+                                           label: "AsyncCurl, handle kept"))
         }
         if settings.clients.contains("posix") { clients.append(POSIXClient(server: endpoints)) }
         if settings.clients.contains("nio") {

@@ -57,7 +57,10 @@ struct AsyncCurlClient: BenchClient {
     /// instead of Swift's global pool.
     var onEngineExecutor = false
 
-    var name: String { onEngineExecutor ? "AsyncCurl on its executor" : "AsyncCurl" }
+    /// A name of its own, for a variant of the engine (the fan-out's "handle kept").
+    var label: String?
+
+    var name: String { label ?? (onEngineExecutor ? "AsyncCurl on its executor" : "AsyncCurl") }
     /// `nil`: no preference, the global concurrent executor.
     private var executor: (any TaskExecutor)? { onEngineExecutor ? multi.taskExecutor : nil }
 

@@ -44,7 +44,7 @@ extension CurlMulti {
                                  errorBuffer: errorBuffer, traceBox: traceBox?.takeUnretainedValue(),
                                  serverResponses: record.serverResponses?.takeUnretainedValue(),
                                  lists: &record.lists)
-            if record.allowsDirectIO, target.mailProtocol == nil {
+            if releasesLibcurlHandles, record.allowsDirectIO, target.mailProtocol == nil {
                 try handle.set(CURLOPT_BUFFERSIZE, Self.smallDownloadBufferSize)
             }
             if let request {

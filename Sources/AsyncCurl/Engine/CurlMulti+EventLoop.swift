@@ -179,7 +179,7 @@ extension CurlMulti {
             // curl watches nothing from here on; anything recorded for this fd number is stale.
             apply(interests.reset(socket))
             record.state = .open(socket: socket)
-            if record.releasesCurlWhenOpen { releaseCurl(of: record, socket: socket) }
+            if record.releasesCurlWhenOpen, releasesLibcurlHandles { releaseCurl(of: record, socket: socket) }
             failure = attach(record)
         }
         info.connectionNumber = record.id.rawValue

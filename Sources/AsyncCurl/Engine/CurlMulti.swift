@@ -48,6 +48,8 @@ public actor CurlMulti {
     /// Open connections' sockets, watched by a thread of their own (see ``ReadinessThread``).
     let readiness: ReadinessThread?
     let setupError: CurlError?
+    /// Whether plain connections give libcurl's easy handle back once open (``init()``: yes).
+    nonisolated let releasesLibcurlHandles: Bool
     let curlSocketSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
 
@@ -92,6 +94,16 @@ public actor CurlMulti {
     /// process is out of file descriptors), every ``connect(to:options:)`` throws a
     /// ``CurlError`` that says so.
     public init() {
+        self.init(releasingLibcurlHandles: true)
+    }
+
+    /// Creates an engine that frees libcurl's easy handle of a plain connection once it is open
+    /// (`true`, what ``init()`` does; see `ConnectionRecord.releasesCurlWhenOpen`) or keeps it
+    /// until the connection closes (`false`). Only for the benchmarks, which compare the two in
+    /// one run (BENCHMARKS.md, "Memory per connection").
+    @_spi(Benchmarks)
+    public init(releasingLibcurlHandles: Bool) {
+        self.releasesLibcurlHandles = releasingLibcurlHandles
         let executor = DispatchQueueExecutor(label: "AsyncCurl.CurlMulti")
         let timer = DispatchSource.makeTimerSource(queue: executor.queue)
         self.executor = executor
