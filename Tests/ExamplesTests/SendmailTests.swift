@@ -97,15 +97,13 @@ extension ExamplesTests {
             /// aiosmtpd (it prints them before it answers the client, but the pipe's reader
             /// thread may not have read them yet when sendmail exits); returns them.
             func waitForPrinted(_ prefix: String, count: Int = 1, timeout: Duration = .seconds(10)) throws -> [String] {
-                let deadline = ContinuousClock.now + timeout
-                while true {
-                    let lines = printed(prefix)
-                    if lines.count >= count { return lines }
-                    guard ContinuousClock.now < deadline else {
-                        throw DeadlineExceeded(what: "\(count) '\(prefix)' lines from aiosmtpd; it printed: \(process.standardOutputText)")
-                    }
-                    usleep(5_000)  // Polling interval, bounded by the deadline above.
+                let done = try process.waitForOutput("\(count) '\(prefix)' lines from aiosmtpd", timeout: timeout) { output in
+                    String(decoding: output, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix(prefix) }.count >= count
                 }
+                guard done else {
+                    throw DeadlineExceeded(what: "\(count) '\(prefix)' lines from aiosmtpd before it exited; it printed: \(process.standardOutputText)")
+                }
+                return printed(prefix)
             }
         }
 

@@ -162,6 +162,15 @@ final class ChildProcess: @unchecked Sendable {
         }
     }
 
+    /// Waits until standard output satisfies `condition` (checked whenever output arrives), or
+    /// the child has exited with its output complete; throws `DeadlineExceeded` after `timeout`.
+    /// Returns whether the condition holds.
+    @discardableResult
+    func waitForOutput(_ what: String, timeout: Duration, until condition: @escaping ([UInt8]) -> Bool) throws -> Bool {
+        try wait(for: what, timeout: timeout) { condition($0.output) || ($0.exited && $0.openOutputStreams == 0) }
+        return condition(standardOutput)
+    }
+
     // MARK: Exit
 
     /// Waits for the child to exit and its output to be complete; returns the exit status
