@@ -154,10 +154,7 @@ final class ChildProcess: @unchecked Sendable {
 
     /// Waits until standard output holds at least `count` bytes.
     func waitForOutput(count: Int, timeout: Duration) throws {
-        try wait(for: "\(count) bytes of output from \(name)", timeout: timeout) {
-            $0.output.count >= count || ($0.exited && $0.openOutputStreams == 0)
-        }
-        guard standardOutput.count >= count else {
+        guard try waitForOutput("\(count) bytes of output from \(name)", timeout: timeout, until: { $0.count >= count }) else {
             throw ProcessFailure("\(name) exited with \(standardOutput.count) of \(count) bytes of output; stderr: \(standardErrorText)")
         }
     }
