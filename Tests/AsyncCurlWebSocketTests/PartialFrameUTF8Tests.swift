@@ -61,6 +61,36 @@ extension AsyncCurlWebSocketTests {
             #expect(message == .text(String(decoding: text, as: UTF8.self)))
         }
 
+        /// The completed frame is validated from where the chops stopped, with the chops'
+        /// validator: a character cut at the chop's end is judged by the byte that completes it.
+        @Test(arguments: [(UInt8(0xA9), true), (UInt8(0x28), false)])
+        func theCompletedFrameGoesOnFromTheChops(last: UInt8, valid: Bool) {
+            for fin in [true, false] {
+                let side = ReceiveSide(configuration: WebSocketConfiguration(), inflater: nil)
+                side.decoder.append(Self.textHeader(fin: fin, length: 3) + [0x41, 0xC3])
+                #expect(Self.isNeedMore(side.decodeNext()))
+                side.decoder.append([last])
+                let decoded = side.decodeNext()
+                if !valid {
+                    #expect(Self.isViolation(decoded, .invalidFramePayloadData), "fin \(fin)")
+                } else if fin {
+                    guard case .event(.message(let message)) = decoded else {
+                        Issue.record("no message")
+                        continue
+                    }
+                    #expect(message == .text("Aé"))
+                } else {
+                    #expect(Self.isNeedMore(decoded), "a first fragment")
+                    side.decoder.append([0x80, 0x01, 0x21])
+                    guard case .event(.message(let message)) = side.decodeNext() else {
+                        Issue.record("no message")
+                        continue
+                    }
+                    #expect(message == .text("Aé!"))
+                }
+            }
+        }
+
         @Test func continuationFrameIsCheckedWithTheMessageSoFar() throws {
             var assembler = MessageAssembler(maximumMessageSize: 1000, inflater: nil)
             // The first fragment ends inside a two-byte character (CE …).

@@ -63,6 +63,9 @@ struct MessageAssembler {
     ///   UTF-8 and for compressed data that does not inflate;
     ///   ``WebSocketCloseCode/messageTooBig`` past ``maximumMessageSize``.
     mutating func receive(_ frame: WebSocketFrame) throws(WebSocketProtocolViolation) -> ReceivedEvent? {
+        // What checkPartialFrame already validated of this frame (it is the frame that was
+        // arriving): its validator goes on from there, so no byte is validated twice.
+        let checked: (validator: UTF8Validator, count: Int)? = partialCheckActive ? (partialValidator, partialCheckedCount) : nil
         partialCheckActive = false
         if frame.opcode.isControl {
             guard frame.fin, !frame.rsv1, frame.payload.count <= 125 else {
@@ -84,13 +87,13 @@ struct MessageAssembler {
                 throw WebSocketProtocolViolation(.protocolError, "RSV1 set without permessage-deflate")
             }
             if frame.fin && !frame.rsv1 {
-                return .message(try Self.uncompressedMessage(frame, limit: maximumMessageSize))
+                return .message(try Self.uncompressedMessage(frame, limit: maximumMessageSize, checked: checked))
             }
             messageOpcode = frame.opcode
             messageIsCompressed = frame.rsv1
             messageBytes = []
             validator.reset()
-            return try appendFragment(frame)
+            return try appendFragment(frame, checked: checked)
         case .continuation:
             guard messageOpcode != nil else {
                 throw WebSocketProtocolViolation(.protocolError, "continuation frame with no message in progress")
@@ -98,15 +101,15 @@ struct MessageAssembler {
             if frame.rsv1 {
                 throw WebSocketProtocolViolation(.protocolError, "RSV1 set on a continuation frame")
             }
-            return try appendFragment(frame)
+            return try appendFragment(frame, checked: checked)
         }
     }
 
     /// Checks what has arrived of a frame whose payload is incomplete (``FrameDecoder/partialFrame``):
     /// when it is uncompressed text and its bytes so far cannot be UTF-8, the message fails with
     /// 1007 now rather than when the frame's last byte arrives (a peer may send the rest late, or
-    /// never). Each byte is checked once however often this is called for the same frame; the
-    /// complete frame is checked again by ``receive(_:)``, which also ends this check.
+    /// never). Each byte is checked once however often this is called for the same frame, and
+    /// ``receive(_:)`` of the completed frame goes on from where this check stopped.
     ///
     /// - Throws: ``WebSocketProtocolViolation`` with ``WebSocketCloseCode/invalidFramePayloadData``.
     mutating func checkPartialFrame(opcode: WebSocketOpcode, rsv1: Bool, payload: [UInt8]) throws(WebSocketProtocolViolation) {
@@ -127,21 +130,32 @@ struct MessageAssembler {
     }
 
     /// A whole message in one uncompressed frame: its payload is the message.
-    private static func uncompressedMessage(_ frame: WebSocketFrame, limit: Int) throws(WebSocketProtocolViolation) -> WebSocket.Message {
+    /// `checked`: the validator and byte count of ``checkPartialFrame(opcode:rsv1:payload:)``.
+    private static func uncompressedMessage(_ frame: WebSocketFrame, limit: Int,
+                                            checked: (validator: UTF8Validator, count: Int)?) throws(WebSocketProtocolViolation) -> WebSocket.Message {
         guard frame.payload.count <= limit else {
             throw WebSocketProtocolViolation(.messageTooBig, "message over \(limit) bytes")
         }
         guard frame.opcode == .text else { return .binary(frame.payload) }
-        var validator = UTF8Validator()
-        guard validator.validate(frame.payload), validator.isAtCharacterBoundary else {
+        var validator = checked?.validator ?? UTF8Validator()
+        let start = min(checked?.count ?? 0, frame.payload.count)
+        let valid = frame.payload.withUnsafeBytes { validator.validate(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+        guard valid, validator.isAtCharacterBoundary else {
             throw WebSocketProtocolViolation(.invalidFramePayloadData, "text message is not valid UTF-8")
         }
         return .text(String(decoding: frame.payload, as: UTF8.self))
     }
 
-    private mutating func appendFragment(_ frame: WebSocketFrame) throws(WebSocketProtocolViolation) -> ReceivedEvent? {
+    /// `checked`: as for ``uncompressedMessage(_:limit:checked:)``; only an uncompressed text
+    /// frame has one.
+    private mutating func appendFragment(_ frame: WebSocketFrame,
+                                         checked: (validator: UTF8Validator, count: Int)?) throws(WebSocketProtocolViolation) -> ReceivedEvent? {
         let isText = messageOpcode == .text
-        let start = messageBytes.count
+        var start = messageBytes.count
+        if isText, !messageIsCompressed, let checked {
+            validator = checked.validator
+            start += min(checked.count, frame.payload.count)
+        }
         if messageIsCompressed, let inflater {
             try inflater.inflate(frame.payload, limit: maximumMessageSize, into: &messageBytes)
             if frame.fin { try inflater.finishMessage(limit: maximumMessageSize, into: &messageBytes) }
