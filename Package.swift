@@ -10,6 +10,8 @@ let package = Package(
     dependencies: [
         // Connection events and libcurl's trace for a `Logger` (ConnectionOptions.logger).
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        // HTTPRequest, HTTPResponse and HTTPFields for transfers and the HTTP hand-over.
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.3.0"),
         // Documentation only (`make docs`); nothing links against it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -25,7 +27,11 @@ let package = Package(
         .systemLibrary(name: "CEpoll"),
         .target(
             name: "AsyncCurl",
-            dependencies: ["CCurl", "CEpoll", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CCurl", "CEpoll",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
         ),
         // zlib, for permessage-deflate: the header and the link only.
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
