@@ -92,6 +92,32 @@ static inline CURLSHcode ac_share_setopt_long(CURLSH *share, CURLSHoption option
     return curl_share_setopt(share, option, value);
 }
 
+static inline CURLSHcode ac_share_setopt_pointer(CURLSH *share, CURLSHoption option, void *value) {
+    return curl_share_setopt(share, option, value);
+}
+
+static inline CURLSHcode ac_share_setopt_lockfunction(CURLSH *share, curl_lock_function callback) {
+    return curl_share_setopt(share, CURLSHOPT_LOCKFUNC, callback);
+}
+
+static inline CURLSHcode ac_share_setopt_unlockfunction(CURLSH *share, curl_unlock_function callback) {
+    return curl_share_setopt(share, CURLSHOPT_UNLOCKFUNC, callback);
+}
+
+// MARK: - More callback kinds for curl_easy_setopt
+
+static inline CURLcode ac_easy_setopt_readfunction(CURL *handle, curl_read_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_READFUNCTION, callback);
+}
+
+static inline CURLcode ac_easy_setopt_seekfunction(CURL *handle, curl_seek_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_SEEKFUNCTION, callback);
+}
+
+static inline CURLcode ac_easy_setopt_xferinfofunction(CURL *handle, curl_xferinfo_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+}
+
 // MARK: - Macros Swift cannot import (they cast and shift)
 
 static const unsigned long ac_curlauth_basic = CURLAUTH_BASIC;

@@ -102,7 +102,7 @@ extension CurlMulti {
     /// socket callback about the new attempt's socket. It costs a walk over the engine's handles,
     /// so it runs only after such an error, at most once per turn.
     func scheduleFullPass() {
-        guard !fullPassScheduled, connections.values.contains(where: \.isConnecting) else { return }
+        guard !fullPassScheduled, !transfers.isEmpty || connections.values.contains(where: \.isConnecting) else { return }
         fullPassScheduled = true
         onEngineQueue { engine in
             engine.fullPassScheduled = false
@@ -124,12 +124,15 @@ extension CurlMulti {
         _ = curlLock.withLock { curl_multi_socket_action(multi, socket, bits, &running) }
     }
 
-    /// Completes every connect that libcurl finished.
+    /// Completes every connect and transfer that libcurl finished.
     func drainMessages() {
         guard let multi else { return }
         while let (easy, id, result) = nextDone(multi) {
-            guard let record = connections[id], record.easy == easy else { continue }
-            finishConnecting(record, result: result)
+            if let record = connections[id], record.easy == easy {
+                finishConnecting(record, result: result)
+            } else if let transfer = transfers[id], transfer.easy == easy {
+                finishTransfer(transfer, result: result)
+            }
         }
     }
 

@@ -61,6 +61,9 @@ public actor CurlMulti {
     /// curl's sockets while it sets connections up.
     var interests = InterestTable()
     var connections: [ConnectionID: ConnectionRecord] = [:]
+    /// Transfers in the multi handle (``execute(_:method:headerFields:body:options:)``); their
+    /// numbers come from the same counter as the connections'.
+    var transfers: [ConnectionID: TransferRecord] = [:]
     /// The last connection's number; taken on callers' threads, which prepare connections.
     let lastConnectionID = Atomic<UInt64>(0)
     /// The libcurl connection caches (`CURLSH`) the connections live in, a few dozen
@@ -387,6 +390,9 @@ public actor CurlMulti {
         isShutDown = true
         for id in Array(connections.keys) {
             close(id, error: .engineShutDown)
+        }
+        for id in Array(transfers.keys) {
+            cancelTransfer(id, error: ConnectionError.engineShutDown)
         }
         // No connection will use its TLS sessions any more.
         if let retained = resources.retainedConnectionCache {

@@ -26,6 +26,16 @@ final class PthreadMutex: @unchecked Sendable {
         mutex.deallocate()
     }
 
+    /// For callers whose lock and unlock come apart (libcurl's share lock callbacks); pair
+    /// every `lock()` with one `unlock()` on the same thread.
+    func lock() {
+        _ = pthread_mutex_lock(mutex)
+    }
+
+    func unlock() {
+        _ = pthread_mutex_unlock(mutex)
+    }
+
     /// Runs `body` holding the lock. Not reentrant: `body` must not take the same lock.
     func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         _ = pthread_mutex_lock(mutex)

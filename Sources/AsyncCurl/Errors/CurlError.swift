@@ -133,7 +133,7 @@ extension CurlError {
 
         /// The Swift name of a named code, or `code<N>` for any other.
         public var name: String {
-            Self.names[self] ?? "code\(rawValue)"
+            Self.names[self] ?? Self.transferNames[self] ?? "code\(rawValue)"
         }
 
         public var description: String { name }

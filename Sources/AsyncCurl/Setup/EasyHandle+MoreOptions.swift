@@ -26,7 +26,7 @@ struct MoreTLSOptionNames {
 }
 
 extension EasyHandle {
-    /// Connection options beyond ``configureSetup(target:options:lists:)``: TCP Fast Open,
+    /// Connection options beyond ``configureSetup(unixSocketPathFromURL:options:lists:)``: TCP Fast Open,
     /// address shuffling, SOCKS5 authentication methods, the proxy's Kerberos service name and
     /// GSS-API delegation.
     func configureMoreSetup(options: ConnectionOptions) throws(CurlError) {

@@ -43,7 +43,7 @@ struct CurlLists {
 extension EasyHandle {
     /// The options of "every connection curl can set up": proxy authentication and chains,
     /// Unix sockets, name resolution, DNS-over-HTTPS, certificate info.
-    func configureSetup(target: ConnectionTarget, options: ConnectionOptions, lists: inout CurlLists) throws(CurlError) {
+    func configureSetup(unixSocketPathFromURL: String?, options: ConnectionOptions, lists: inout CurlLists) throws(CurlError) {
         // libcurl's default is Basic only; set it always so the documented default holds.
         try set(CURLOPT_PROXYAUTH, Int(bitPattern: options.proxyAuthMethods.rawValue))
         if !options.proxyHeaders.isEmpty {
@@ -66,8 +66,8 @@ extension EasyHandle {
         if let name = options.abstractUnixSocket {
             try Self.checkSocketPath(name, option: "abstractUnixSocket", absolute: false)
             try set(CURLOPT_ABSTRACT_UNIX_SOCKET, name)
-        } else if let path = target.unixSocketPath ?? options.unixSocketPath {
-            if let fromURL = target.unixSocketPath, let fromOptions = options.unixSocketPath, fromURL != fromOptions {
+        } else if let path = unixSocketPathFromURL ?? options.unixSocketPath {
+            if let fromURL = unixSocketPathFromURL, let fromOptions = options.unixSocketPath, fromURL != fromOptions {
                 throw CurlError(code: .badFunctionArgument, message: "unixSocketPath: '\(fromOptions)' differs from the unix:// URL's '\(fromURL)'; give the path once")
             }
             try Self.checkSocketPath(path, option: "unixSocketPath", absolute: false)

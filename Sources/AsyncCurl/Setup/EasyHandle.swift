@@ -61,6 +61,20 @@ struct EasyHandle {
         // Sockets are close-on-exec, so a child process cannot keep a connection open.
         try check(ac_easy_setopt_opensocketfunction(raw, curlOpenSocketCallback), CURLOPT_OPENSOCKETFUNCTION)
 
+        // Without a tunnel an HTTP proxy would be handed over as the connection itself.
+        try set(CURLOPT_HTTPPROXYTUNNEL, true)
+        try applyConnectionOptions(options, unixSocketPathFromURL: target.unixSocketPath, lists: &lists)
+        try configureLogin(target: target, options: options, responses: serverResponses)
+
+        if let traceBox {
+            try enableTrace(traceBox)
+        }
+    }
+
+    /// What connections and transfers share: the time limit for the set-up, proxy, TCP, local
+    /// address, proxy login, TLS and every option of ``configureSetup(unixSocketPathFromURL:options:lists:)``.
+    func applyConnectionOptions(_ options: ConnectionOptions, unixSocketPathFromURL: String?,
+                                lists: inout CurlLists) throws(CurlError) {
         if let timeout = options.connectTimeout {
             try set(CURLOPT_CONNECTTIMEOUT_MS, max(1, timeout.wholeMilliseconds))
         }
@@ -71,8 +85,6 @@ struct EasyHandle {
         } else if !options.useEnvironmentProxy {
             try set(CURLOPT_PROXY, "")
         }
-        // Without a tunnel an HTTP proxy would be handed over as the connection itself.
-        try set(CURLOPT_HTTPPROXYTUNNEL, true)
         if let noProxy = options.noProxy {
             try set(CURLOPT_NOPROXY, noProxy)
         }
@@ -102,12 +114,7 @@ struct EasyHandle {
         if !options.cachesTLSSessions {
             try set(CURLOPT_SSL_SESSIONID_CACHE, false)
         }
-        try configureSetup(target: target, options: options, lists: &lists)
-        try configureLogin(target: target, options: options, responses: serverResponses)
-
-        if let traceBox {
-            try enableTrace(traceBox)
-        }
+        try configureSetup(unixSocketPathFromURL: unixSocketPathFromURL, options: options, lists: &lists)
     }
 
     /// Turns on libcurl's verbose trace into `box`, which must outlive the easy handle.
@@ -187,7 +194,7 @@ extension Duration {
 
 /// `CURLOPT_OPENSOCKETFUNCTION`: libcurl's own socket creation plus `SOCK_CLOEXEC`; libcurl
 /// makes the socket non-blocking itself afterwards.
-private let curlOpenSocketCallback: curl_opensocket_callback = { _, _, address in
+let curlOpenSocketCallback: curl_opensocket_callback = { _, _, address in
     guard let address else { return CURL_SOCKET_BAD }
     return socket(address.pointee.family, address.pointee.socktype | Int32(SOCK_CLOEXEC.rawValue), address.pointee.protocol)
 }
