@@ -71,7 +71,11 @@ let package = Package(
         ),
         .testTarget(
             name: "AsyncCurlTests",
-            dependencies: ["AsyncCurl", "CCurl", "LoopbackServer", "TestPeers", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "AsyncCurl", "CCurl", "LoopbackServer", "TestPeers",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ]
         ),
         .testTarget(
             name: "AsyncCurlWebSocketTests",

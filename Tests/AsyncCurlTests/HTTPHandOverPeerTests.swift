@@ -1,4 +1,5 @@
 import AsyncCurl
+import HTTPTypes
 import LoopbackServer
 import Testing
 @testable import TestPeers
@@ -18,7 +19,7 @@ extension AsyncCurlTests {
             })
         }
 
-        static let authorized = HTTPRequest(headers: [HTTPHeaderField(name: "Authorization", value: "Bearer secret")])
+        static let authorized = HTTPRequest.handOver(.get, [.authorization: "Bearer secret"])
 
         @Test(.requires(.openssl, .stunnel))
         func authenticateOverTLSThenSpeakALineProtocol() async throws {
@@ -30,8 +31,8 @@ extension AsyncCurlTests {
             options.tls.caFile = certificates.caFile
             let multi = CurlMulti()
             let handOver = try await multi.connect(to: "https://localhost:\(tls.port)/session", after: Self.authorized, options: options)
-            #expect(handOver.response.status == 200)
-            #expect(handOver.response.body == Array("welcome".utf8))
+            #expect(handOver.response.status == .ok)
+            #expect(handOver.body == Array("welcome".utf8))
             #expect(handOver.connection.info.usesTLS)
             try await handOver.connection.send("SUBSCRIBE prices\n")
             #expect(try await handOver.connection.receive(through: [10], timeout: .seconds(10)) == Array("OK SUBSCRIBE prices\n".utf8))
@@ -49,8 +50,9 @@ extension AsyncCurlTests {
             let multi = CurlMulti()
             let handOver = try await multi.connect(to: "http://127.0.0.1:\(origin.port)/session", after: Self.authorized, options: options)
             // The proxy's own CONNECT reply is not part of the response.
-            #expect(handOver.response.statusLine == "HTTP/1.1 200 OK")
-            #expect(handOver.response.body == Array("welcome".utf8))
+            #expect(handOver.response.status == .ok)
+            #expect(handOver.response.status.reasonPhrase == "OK")
+            #expect(handOver.body == Array("welcome".utf8))
             #expect(handOver.connection.info.proxyConnectStatus == 200)
             try await handOver.connection.send("PING\n")
             #expect(try await handOver.connection.receive(through: [10], timeout: .seconds(10)) == Array("OK PING\n".utf8))
@@ -73,8 +75,8 @@ extension AsyncCurlTests {
             var options = peerOptions()
             options.proxy = proxy.url
             options.tls.caFile = certificates.caFile
-            let handOver = try await CurlMulti().connect(to: "https://localhost:\(tls.port)/first", after: HTTPRequest(), options: options)
-            #expect(handOver.response.body == Array("resource /first".utf8))
+            let handOver = try await CurlMulti().connect(to: "https://localhost:\(tls.port)/first", after: .handOver(), options: options)
+            #expect(handOver.body == Array("resource /first".utf8))
             let connection = handOver.connection
             try await connection.send(["/x", "/yy"].map { "GET \($0) HTTP/1.1\r\nHost: localhost\r\n\r\n" }.joined())
             for path in ["/x", "/yy"] {

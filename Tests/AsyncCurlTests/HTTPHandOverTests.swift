@@ -1,4 +1,5 @@
 import AsyncCurl
+import HTTPTypes
 import LoopbackServer
 import Testing
 @testable import TestPeers
@@ -56,6 +57,13 @@ struct ScriptedHTTPPeer {
     }
 }
 
+extension HTTPRequest {
+    /// A request for a hand-over, whose URL gives the scheme, authority and path.
+    static func handOver(_ method: Method = .get, _ headerFields: HTTPFields = [:]) -> HTTPRequest {
+        HTTPRequest(method: method, scheme: nil, authority: nil, path: nil, headerFields: headerFields)
+    }
+}
+
 extension AsyncCurlTests {
     @Suite struct HTTPHandOverTests {
         @Test func authenticateThenSpeakALineProtocol() async throws {
@@ -68,12 +76,12 @@ extension AsyncCurlTests {
             })
             defer { server.stop() }
             let multi = CurlMulti()
-            let request = HTTPRequest(headers: [HTTPHeaderField(name: "Authorization", value: "Bearer secret")])
+            let request = HTTPRequest.handOver(.get, [.authorization: "Bearer secret"])
             let handOver = try await multi.connect(to: "http://127.0.0.1:\(server.port)/login", after: request)
-            #expect(handOver.response.status == 200)
-            #expect(handOver.response.statusLine == "HTTP/1.1 200 OK")
-            #expect(handOver.response.value(forHeader: "x-session") == "42")
-            #expect(handOver.response.body == Array("welcome".utf8))
+            #expect(handOver.response.status == .ok)
+            #expect(handOver.response.status.reasonPhrase == "OK")
+            #expect(handOver.response.headerFields[try #require(HTTPField.Name("x-session"))] == "42")
+            #expect(handOver.body == Array("welcome".utf8))
             let connection = handOver.connection
             try await connection.send("PING\n")
             #expect(try await connection.receive(exactly: 8) == Array("OK PING\n".utf8))
@@ -93,13 +101,69 @@ extension AsyncCurlTests {
             })
             defer { server.stop() }
             let multi = CurlMulti()
-            for method in ["POST", "PUT"] {
-                let request = HTTPRequest(method: method, headers: [HTTPHeaderField(name: "Content-Type", value: "text/plain")],
-                                          body: Array("payload".utf8))
-                let handOver = try await multi.connect(to: "http://127.0.0.1:\(server.port)/upload?x=1", after: request)
-                #expect(String(decoding: handOver.response.body, as: UTF8.self) == "\(method) /upload?x=1 HTTP/1.1|payload")
+            for method in [HTTPRequest.Method.post, .put] {
+                let request = HTTPRequest.handOver(method, [.contentType: "text/plain"])
+                let handOver = try await multi.connect(to: "http://127.0.0.1:\(server.port)/upload?x=1", after: request,
+                                                       body: Array("payload".utf8))
+                #expect(String(decoding: handOver.body, as: UTF8.self) == "\(method) /upload?x=1 HTTP/1.1|payload")
                 await handOver.connection.close()
             }
+        }
+
+        /// The URL decides the request target and `Host`; the request gives the method and the
+        /// fields, an empty value removing libcurl's own, a line break legalized into spaces.
+        @Test func requestMethodAndFieldsWithTheURLsTarget() async throws {
+            let server = try LoopbackServer(mode: .handler { socket in
+                var peer = ScriptedHTTPPeer(socket)
+                guard let request = peer.readRequest() else { return }
+                peer.respond(body: Array(request.head.utf8))
+                peer.serveLines()
+            })
+            defer { server.stop() }
+            let note = try #require(HTTPField.Name("X-Note"))
+            let request = HTTPRequest(method: .patch, scheme: "https", authority: "ignored.example", path: "/ignored",
+                                      headerFields: [.accept: "", note: "a\r\nInjected: 1", .contentType: "text/plain"])
+            let handOver = try await CurlMulti().connect(to: "http://127.0.0.1:\(server.port)/target?q=1", after: request,
+                                                         body: Array("{}".utf8))
+            let head = String(decoding: handOver.body, as: UTF8.self)
+            #expect(head.hasPrefix("PATCH /target?q=1 HTTP/1.1\r\nHost: 127.0.0.1:\(server.port)\r\n"), "\(head)")
+            #expect(!head.lowercased().contains("accept:"), "an empty value removes curl's Accept: \(head)")
+            #expect(head.contains("\r\nX-Note: a  Injected: 1\r\n"), "\(head)")
+            #expect(head.contains("\r\nContent-Type: text/plain\r\n") && head.contains("\r\nContent-Length: 2\r\n"), "\(head)")
+            #expect(!head.contains("ignored"), "\(head)")
+            await handOver.connection.close()
+        }
+
+        /// Whatever the head a server sends, the response is built without trapping: interim
+        /// responses are skipped, invalid names left out, folded lines joined, bytes kept.
+        @Test func oddResponseHeadIsReadWithoutTrapping() async throws {
+            let head = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>\r\n\r\n"
+                + "HTTP/1.1 200 Fine\u{E9}\r\nContent-Length: 2\r\nBad Name: x\r\nX-Folded: a\r\n  b\r\n"
+                + "X-Latin: caf\u{E9}\r\nX-Ctl: a\u{1}b\r\nX-Empty:\r\nx-lower: 1\r\n\r\nok"
+            // ISO Latin 1 on the wire: one byte per scalar.
+            let bytes = head.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) }
+            let server = try LoopbackServer(mode: .handler { socket in
+                var peer = ScriptedHTTPPeer(socket)
+                guard peer.readRequest() != nil else { return }
+                try? socket.write(bytes)
+                peer.serveLines()
+            })
+            defer { server.stop() }
+            let handOver = try await CurlMulti().connect(to: "http://127.0.0.1:\(server.port)/", after: .handOver())
+            let response = handOver.response
+            #expect(response.status.code == 200)
+            #expect(response.status.reasonPhrase == "Fine\u{E9}")
+            let names = response.headerFields.map(\.name.rawName)
+            #expect(names == ["Content-Length", "X-Folded", "X-Latin", "X-Ctl", "X-Empty", "x-lower"], "\(response.headerFields)")
+            #expect(response.headerFields[try #require(HTTPField.Name("X-Folded"))] == "a b")
+            let latin = try #require(response.headerFields.first { $0.name.rawName == "X-Latin" })
+            #expect(latin.withUnsafeBytesOfValue { Array($0) } == [0x63, 0x61, 0x66, 0xE9], "the byte as sent")
+            #expect(response.headerFields[try #require(HTTPField.Name("X-Ctl"))] == "a b")
+            #expect(response.headerFields[try #require(HTTPField.Name("X-Empty"))] == "")
+            #expect(handOver.body == Array("ok".utf8))
+            try await handOver.connection.send("PING\n")
+            #expect(try await handOver.connection.receive(exactly: 8) == Array("OK PING\n".utf8))
+            await handOver.connection.close()
         }
 
         @Test func serverThatClosesAfterTheResponseIsAClearError() async throws {
@@ -112,10 +176,10 @@ extension AsyncCurlTests {
             defer { server.stop() }
             let multi = CurlMulti()
             let error = await #expect(throws: HTTPHandOverError.self) {
-                _ = try await multi.connect(to: "http://127.0.0.1:\(server.port)/", after: HTTPRequest())
+                _ = try await multi.connect(to: "http://127.0.0.1:\(server.port)/", after: .handOver())
             }
-            #expect(error?.response.status == 403)
-            #expect(error?.response.body == Array("no".utf8))
+            #expect(error?.response.status == .forbidden)
+            #expect(error?.body == Array("no".utf8))
             #expect(error?.description.contains("403") == true)
             #expect(await multi.diagnostics == .idle)
         }
@@ -130,8 +194,8 @@ extension AsyncCurlTests {
             })
             defer { server.stop() }
             let multi = CurlMulti()
-            let handOver = try await multi.connect(to: "http://127.0.0.1:\(server.port)/first", after: HTTPRequest())
-            #expect(handOver.response.body == Array("resource /first".utf8))
+            let handOver = try await multi.connect(to: "http://127.0.0.1:\(server.port)/first", after: .handOver())
+            #expect(handOver.body == Array("resource /first".utf8))
             let connection = handOver.connection
             let paths = ["/a", "/bb", "/ccc"]
             let requests = paths.map { "GET \($0) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" }.joined()
@@ -154,7 +218,7 @@ extension AsyncCurlTests {
         @Test func nonHTTPURLsAreRefused() async throws {
             let multi = CurlMulti()
             let error = await #expect(throws: CurlError.self) {
-                _ = try await multi.connect(to: "tcp://127.0.0.1:80", after: HTTPRequest())
+                _ = try await multi.connect(to: "tcp://127.0.0.1:80", after: .handOver())
             }
             #expect(error?.code == .unsupportedProtocol)
         }

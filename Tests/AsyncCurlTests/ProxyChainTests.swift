@@ -1,4 +1,5 @@
 import AsyncCurl
+import HTTPTypes
 import LoopbackServer
 import Synchronization
 import Testing
@@ -48,15 +49,17 @@ extension AsyncCurlTests {
 
         /// `proxyHeaders` go in the CONNECT request and nowhere else: the recording proxy (which
         /// is also the tunnel's far end) sees them in the request, and then only the
-        /// application's bytes.
+        /// application's bytes. A line break in a value cannot add a line: HTTPTypes made it spaces.
         @Test func proxyHeadersReachTheProxyOnly() async throws {
             let proxy = try RecordingPeer(actsAsProxy: true)
             defer { proxy.stop() }
             var options = peerOptions()
             options.proxy = "http://127.0.0.1:\(proxy.port)"
-            options.proxyHeaders = [HTTPHeaderField(name: "X-Tenant", value: "blue"),
-                                    HTTPHeaderField(name: "User-Agent", value: "asynccurl-tests/1"),
-                                    HTTPHeaderField(name: "Proxy-Connection", value: "")]
+            let tenant = try #require(HTTPField.Name("X-Tenant"))
+            let proxyConnection = try #require(HTTPField.Name("Proxy-Connection"))
+            let note = try #require(HTTPField.Name("X-Note"))
+            options.proxyHeaders = [tenant: "blue", .userAgent: "asynccurl-tests/1", proxyConnection: "",
+                                    note: "a\r\nInjected: 1"]
             let multi = CurlMulti()
             try await multi.withConnection(to: "tcp://backend.test:7000", options: options) { connection in
                 try await expectEcho(connection, "hello\r\n")
@@ -66,6 +69,8 @@ extension AsyncCurlTests {
             #expect(request.contains("\r\nX-Tenant: blue\r\n"), "\(request)")
             #expect(request.contains("\r\nUser-Agent: asynccurl-tests/1\r\n"), "replaces curl's own: \(request)")
             #expect(!request.lowercased().contains("proxy-connection"), "an empty value removes curl's header: \(request)")
+            #expect(request.contains("\r\nX-Note: a  Injected: 1\r\n"), "\(request)")
+            #expect(!request.contains("\nInjected"), "\(request)")
             #expect(proxy.firstBytes == "hello\r\n", "through the tunnel only the application's bytes")
             #expect(await multi.diagnostics == .idle)
         }

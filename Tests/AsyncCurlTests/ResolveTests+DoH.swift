@@ -1,4 +1,5 @@
 import AsyncCurl
+import HTTPTypes
 import Foundation
 import LoopbackServer
 import Testing
@@ -204,11 +205,11 @@ extension AsyncCurlTests.ResolveTests {
         var options = peerOptions()
         options.tls.caFile = try TestCertificates.shared().caFile
         let multi = CurlMulti()
-        let handOver = try await multi.connect(to: "\(doh.url)?dns=\(encoded)", after: HTTPRequest(), options: options)
+        let handOver = try await multi.connect(to: "\(doh.url)?dns=\(encoded)", after: .handOver(), options: options)
         await handOver.connection.close()
-        let answer = handOver.response.body
-        #expect(handOver.response.status == 200)
-        #expect(handOver.response.headers.contains { $0.name.lowercased() == "content-type" && $0.value == "application/dns-message" })
+        let answer = handOver.body
+        #expect(handOver.response.status == .ok)
+        #expect(handOver.response.headerFields[.contentType] == "application/dns-message")
         #expect(Array(answer.prefix(8)) == [0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1], "id, NOERROR, one question, one answer: \(answer)")
         #expect(Array(answer.suffix(4)) == [127, 0, 0, 1], "\(answer)")
         #expect(doh.requests.contains("GET /dns-query"), "\(doh.requests)")

@@ -84,8 +84,6 @@ extension AsyncCurlTests {
             add("resolve", .badFunctionArgument) { $0.resolve = [ResolveEntry(host: "a.test", port: 80, addresses: [])] }
             add("resolve", .badFunctionArgument) { $0.resolve = [ResolveEntry(host: "a b", port: 80, addresses: ["127.0.0.1"])] }
             add("connectTo", .badFunctionArgument) { $0.connectTo = [ConnectToEntry(host: "a.test", connectPort: 70000)] }
-            add("proxyHeaders", .badFunctionArgument) { $0.proxyHeaders = [HTTPHeaderField(name: "Bad Name", value: "x")] }
-            add("proxyHeaders", .badFunctionArgument) { $0.proxyHeaders = [HTTPHeaderField(name: "X", value: "a\r\nInjected: 1")] }
             add("unixSocketPath", .badFunctionArgument) { $0.unixSocketPath = String(repeating: "x", count: 200) }
             add("tls.clientCertificate", .badFunctionArgument) { $0.tls.clientCertificate = [] }
             add("proxyTLS.curves", .notBuiltIn) { $0.proxyTLS.curves = "P-256" }

@@ -1,4 +1,5 @@
 import AsyncCurl
+import HTTPTypes
 import Foundation
 import Testing
 @testable import TestPeers
@@ -94,9 +95,9 @@ extension AsyncCurlTests {
             var options = peerOptions()
             options.unixSocketPath = nginx.socketPath
             options.tls.caFile = certificates.caFile
-            let handOver = try await multi.connect(to: "https://localhost/handover", after: HTTPRequest(), options: options)
-            #expect(handOver.response.status == 200)
-            #expect(handOver.response.body == Array(NginxPeer.body.utf8))
+            let handOver = try await multi.connect(to: "https://localhost/handover", after: .handOver(), options: options)
+            #expect(handOver.response.status == .ok)
+            #expect(handOver.body == Array(NginxPeer.body.utf8))
             #expect(handOver.connection.info.unixSocketPath == nginx.socketPath)
             // The connection stays usable: a second, raw request on it.
             try await handOver.connection.send("GET /again HTTP/1.1\r\nHost: localhost\r\n\r\n")

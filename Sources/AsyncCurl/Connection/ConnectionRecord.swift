@@ -41,11 +41,10 @@ final class ConnectionRecord {
     var traceBox: Unmanaged<TraceBox>?
     /// libcurl will not write to the error buffer again (see `captureFailuresAfterStaleErrorBuffer`).
     var errorBufferIsStale = false
-    /// For an HTTP hand-over: what libcurl reads, and the request's header list, which libcurl
-    /// uses until the transfer is done.
+    /// For an HTTP hand-over: what libcurl reads.
     var exchange: Unmanaged<HTTPExchange>?
-    var headerList: UnsafeMutablePointer<curl_slist>?
-    /// The lists the options gave libcurl (proxy headers, resolve and connect-to entries).
+    /// The lists the options gave libcurl (proxy headers, resolve and connect-to entries, and
+    /// an HTTP hand-over's request header fields).
     var lists = CurlLists()
     /// For a mail URL: the server's lines, which libcurl's header callback writes during the set-up.
     var serverResponses: Unmanaged<ServerResponses>?
@@ -209,8 +208,6 @@ final class ConnectionRecord {
         exchange = nil
         serverResponses?.release()
         serverResponses = nil
-        curl_slist_free_all(headerList)
-        headerList = nil
         lists.freeAll()
     }
 

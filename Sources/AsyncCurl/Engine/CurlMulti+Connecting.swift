@@ -1,4 +1,5 @@
 import CCurl
+import HTTPTypes
 import Logging
 #if canImport(Glibc)
 import Glibc
@@ -12,7 +13,7 @@ extension CurlMulti {
     /// on the caller's thread: nothing here needs the multi handle, and many concurrent connects
     /// would otherwise queue for the engine's executor to do it one after the other.
     nonisolated func prepareConnection(to target: ConnectionTarget, options: ConnectionOptions,
-                                               request: HTTPRequest? = nil) throws -> ConnectionRecord {
+                                       handOver: (request: HTTPRequest, body: [UInt8]?)? = nil) throws -> ConnectionRecord {
         if let setupError { throw setupError }
         guard let easy = curl_easy_init() else {
             throw CurlError(code: .failedInit, message: "curl_easy_init failed")
@@ -29,7 +30,7 @@ extension CurlMulti {
         let gate = ConnectionGate(epoll: readiness?.epoll, timerQueue: executor.queue, idleTimeout: options.idleTimeout)
         let hasTLSLayer = !options.hasNoTLSLayer(for: target)
         let record = ConnectionRecord(id: id, easy: easy, curlLock: curlLock, target: target, gate: gate,
-                                      allowsDirectIO: request == nil && !hasTLSLayer,
+                                      allowsDirectIO: handOver == nil && !hasTLSLayer,
                                       errorBuffer: errorBuffer, traceBox: traceBox)
         record.cachesTLSSessions = options.cachesTLSSessions && hasTLSLayer
         record.setup = SetupFacts(target: target, options: options)
@@ -47,11 +48,11 @@ extension CurlMulti {
             if releasesLibcurlHandles, record.allowsDirectIO, target.mailProtocol == nil {
                 try handle.set(CURLOPT_BUFFERSIZE, Self.smallDownloadBufferSize)
             }
-            if let request {
+            if let handOver {
                 let exchange = Unmanaged.passRetained(HTTPExchange())
                 record.exchange = exchange
-                try handle.configureHandOver(request, exchange: exchange.takeUnretainedValue(),
-                                             headerList: &record.headerList)
+                try handle.configureHandOver(handOver.request, body: handOver.body, exchange: exchange.takeUnretainedValue(),
+                                             lists: &record.lists)
             }
         } catch {
             // Not in a connection cache yet, nor in the multi handle.

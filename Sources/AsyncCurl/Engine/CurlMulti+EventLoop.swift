@@ -166,7 +166,7 @@ extension CurlMulti {
                 failure = record.error(result)
             } else if socket < 0, let exchange = record.exchange {
                 // The server answered but closed the connection (Connection: close, HTTP/1.0).
-                failure = HTTPHandOverError(response: exchange.takeUnretainedValue().response)
+                failure = HTTPHandOverError(exchange.takeUnretainedValue())
             } else if socket < 0 {
                 failure = CurlError(code: .gotNothing, message: "libcurl finished connecting but has no socket")
             } else {

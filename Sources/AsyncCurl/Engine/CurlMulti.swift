@@ -234,52 +234,6 @@ public actor CurlMulti {
         return try await connect(to: "\(tls ? "tls" : "tcp")://\(hostInURL):\(port)", options: options)
     }
 
-    /// Sends an HTTP/1.1 request with libcurl, reads the response, and then hands the same
-    /// connection over for raw bytes (`CURLOPT_CONNECT_ONLY = 2`).
-    ///
-    /// Use it to authenticate or upgrade with HTTP and then speak another protocol on the same
-    /// TCP or TLS connection, or to send further raw (pipelined) HTTP requests. libcurl does the
-    /// proxy, TLS and HTTP work, with everything ``ConnectionOptions`` offers.
-    ///
-    /// ```swift
-    /// let request = HTTPRequest(method: "POST", headers: [HTTPHeaderField(name: "Authorization", value: token)])
-    /// let handOver = try await multi.connect(to: "https://service.internal:8443/session", after: request)
-    /// guard handOver.response.status == 200 else { … }
-    /// try await handOver.connection.send("SUBSCRIBE prices\n")
-    /// ```
-    ///
-    /// - Important: libcurl 7.88.1 reads the whole response body before handing over (it is in
-    ///   ``HTTPResponse/body``), so the server must keep the connection open after the response
-    ///   (HTTP/1.1 keep-alive). If it closes it, this throws ``HTTPHandOverError`` with the
-    ///   response. The body is read into memory, not streamed. Only `http://` and `https://`
-    ///   URLs are accepted; the request is always HTTP/1.1.
-    /// - Throws: ``HTTPHandOverError`` when the server closed the connection after answering;
-    ///   ``CurlError`` for URL, connection, proxy and TLS failures, and with
-    ///   ``CurlError/Code/notBuiltIn`` when the loaded libcurl is older than 7.86.0;
-    ///   `CancellationError` when cancelled.
-    public nonisolated func connect(to url: String, after request: HTTPRequest,
-                                    options: ConnectionOptions = ConnectionOptions()) async throws -> HTTPHandOver {
-        let target = try ConnectionTarget(parsing: url)
-        guard target.isHTTP else {
-            throw CurlError(code: .unsupportedProtocol, message: "'\(url)': an HTTP hand-over needs an http:// or https:// URL")
-        }
-        guard LoadedCurl.supportsHTTPHandOver else {
-            throw CurlError(code: .notBuiltIn, message: "the loaded libcurl \(LoadedCurl.version) cannot hand over a connection after HTTP; 7.86.0 or newer is needed")
-        }
-        try Task.checkCancellation()
-        let record = try prepareConnection(to: target, options: options, request: request)
-        return try await handOver(record)
-    }
-
-    /// Sets up a prepared HTTP hand-over and returns the response with the open connection.
-    private func handOver(_ record: ConnectionRecord) async throws -> HTTPHandOver {
-        let info = try await establish(record)
-        let connection = AsyncConnection(multi: self, record: record, info: info)
-        let response = record.exchange?.takeUnretainedValue().response
-            ?? HTTPResponse(status: 0, statusLine: "", headers: [], body: [])
-        return HTTPHandOver(response: response, connection: connection)
-    }
-
     /// Starts the easy handle and suspends until libcurl is done setting it up.
     ///
     /// The handle joins the multi handle only inside the continuation's closure, once the
@@ -287,7 +241,7 @@ public actor CurlMulti {
     /// does when the task prefers a task executor), and the engine runs its event handlers
     /// meanwhile, so a connect that libcurl finished in that window would find no continuation
     /// to resume and would never return.
-    private func establish(_ record: ConnectionRecord) async throws -> ConnectionInfo {
+    func establish(_ record: ConnectionRecord) async throws -> ConnectionInfo {
         let logger = record.logger
         logger?.debug("connecting", metadata: ["asynccurl.url": "\(record.target.curlURL)"])
         do {

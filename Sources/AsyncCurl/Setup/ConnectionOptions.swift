@@ -1,3 +1,4 @@
+import HTTPTypes
 import Logging
 
 /// How ``CurlMulti/connect(to:options:)`` sets up a connection: time limits, proxy, TLS and
@@ -82,14 +83,18 @@ public struct ConnectionOptions: Sendable {
     public var proxyAuthMethods: AuthMethods = .any
 
     /// Extra header fields for the `CONNECT` request to an HTTP or HTTPS proxy
-    /// (`CURLOPT_PROXYHEADER`): sent to the proxy only, never to the peer. A field named like one
-    /// of libcurl's own (`Host`, `User-Agent`, `Proxy-Connection`) replaces it; one with an empty
-    /// value removes it.
+    /// (`CURLOPT_PROXYHEADER`): sent to the proxy only, never to the peer, in order and with
+    /// the names spelled as given. A field named like one of libcurl's own (`Host`,
+    /// `User-Agent`, `Proxy-Connection`) replaces it; one with an empty value removes it (and
+    /// so no field can be sent with an empty value).
+    ///
+    /// `HTTPFields` (from swift-http-types, `import HTTPTypes`) accepts RFC 9110 field names only
+    /// and turns CR, LF and NUL in a value into spaces, so no field can add a line to the request.
     ///
     /// ```swift
-    /// options.proxyHeaders = [HTTPHeaderField(name: "X-Tenant", value: "blue")]
+    /// options.proxyHeaders = [HTTPField.Name("X-Tenant")!: "blue", .userAgent: "billing-sync/2.1"]
     /// ```
-    public var proxyHeaders: [HTTPHeaderField] = []
+    public var proxyHeaders: HTTPFields = [:]
 
     /// A SOCKS proxy to go through first, in front of ``proxy`` (`CURLOPT_PRE_PROXY`):
     /// `socks4://`, `socks4a://`, `socks5://` or `socks5h://host:port`. The chain is then

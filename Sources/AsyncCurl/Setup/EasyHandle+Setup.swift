@@ -1,4 +1,5 @@
 import CCurl
+import HTTPTypes
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,11 +20,17 @@ struct CurlLists {
 
     /// A new list of `lines`, kept until ``freeAll()``.
     mutating func make(_ lines: [String], for option: String) throws(CurlError) -> UnsafeMutablePointer<curl_slist> {
+        try make(lines.map { Array($0.utf8) }, for: option)
+    }
+
+    /// A new list of `lines`, each its bytes without a terminating NUL, kept until ``freeAll()``.
+    mutating func make(_ lines: [[UInt8]], for option: String) throws(CurlError) -> UnsafeMutablePointer<curl_slist> {
         var list: UnsafeMutablePointer<curl_slist>?
-        for line in lines {
-            guard let appended = curl_slist_append(list, line) else {
+        for (number, line) in zip(1..., lines) {
+            let cString = line.map { CChar(bitPattern: $0) } + [0]
+            guard let appended = cString.withUnsafeBufferPointer({ curl_slist_append(list, $0.baseAddress) }) else {
                 curl_slist_free_all(list)
-                throw CurlError(code: .outOfMemory, message: "\(option): could not copy '\(line)'")
+                throw CurlError(code: .outOfMemory, message: "\(option): could not copy line \(number)")
             }
             list = appended
         }
@@ -47,11 +54,7 @@ extension EasyHandle {
         // libcurl's default is Basic only; set it always so the documented default holds.
         try set(CURLOPT_PROXYAUTH, Int(bitPattern: options.proxyAuthMethods.rawValue))
         if !options.proxyHeaders.isEmpty {
-            let lines = try options.proxyHeaders.map { (field: HTTPHeaderField) throws(CurlError) -> String in
-                try Self.checkHeaderField(field, option: "proxyHeaders")
-                // "Name;" sends a header with an empty value; "Name:" removes curl's own.
-                return field.value.isEmpty ? "\(field.name):" : "\(field.name): \(field.value)"
-            }
+            let lines = options.proxyHeaders.curlHeaderLines
             try set(CURLOPT_PROXYHEADER, pointer: UnsafeMutableRawPointer(try lists.make(lines, for: "proxyHeaders")))
             // The default since 7.42.0, set so the headers can never reach the peer.
             try set(CURLOPT_HEADEROPT, Int(CURLHEADER_SEPARATE))
@@ -115,19 +118,6 @@ extension EasyHandle {
         try configureMoreSetup(options: options)
     }
 
-    /// A header field libcurl would send as written: a token name, no line breaks.
-    static func checkHeaderField(_ field: HTTPHeaderField, option: String) throws(CurlError) {
-        let nameIsToken = !field.name.isEmpty && field.name.utf8.allSatisfy { byte in
-            byte > 0x20 && byte < 0x7f && !"()<>@,;:\\\"/[]?={}".utf8.contains(byte)
-        }
-        guard nameIsToken else {
-            throw CurlError(code: .badFunctionArgument, message: "\(option): '\(field.name)' is not a valid header field name")
-        }
-        guard !field.value.utf8.contains(where: { $0 == 0x0d || $0 == 0x0a || $0 == 0 }) else {
-            throw CurlError(code: .badFunctionArgument, message: "\(option): the value of '\(field.name)' contains a line break")
-        }
-    }
-
     static func checkSocketPath(_ path: String, option: String, absolute: Bool) throws(CurlError) {
         guard !path.isEmpty, !path.utf8.contains(0) else {
             throw CurlError(code: .badFunctionArgument, message: "\(option): '\(path)' is not a socket path")
@@ -138,6 +128,28 @@ extension EasyHandle {
         }
         if absolute, !path.hasPrefix("/") {
             throw CurlError(code: .urlMalformat, message: "\(option): '\(path)' is not an absolute path")
+        }
+    }
+}
+
+extension HTTPFields {
+    /// The fields as lines for a libcurl header list (`CURLOPT_HTTPHEADER`,
+    /// `CURLOPT_PROXYHEADER`), in order and byte for byte: `Name: value`, or `Name:` for an
+    /// empty value, which makes libcurl send no field of that name, not even its own.
+    ///
+    /// Nothing is left to check: `HTTPField.Name` is an RFC 9110 token, and HTTPTypes turns
+    /// CR, LF and NUL in a value into spaces, so a field cannot add a line of its own.
+    var curlHeaderLines: [[UInt8]] {
+        map { field in
+            var line = Array(field.name.rawName.utf8)
+            line.append(UInt8(ascii: ":"))
+            field.withUnsafeBytesOfValue { value in
+                if !value.isEmpty {
+                    line.append(UInt8(ascii: " "))
+                    line.append(contentsOf: value)
+                }
+            }
+            return line
         }
     }
 }

@@ -125,49 +125,6 @@ struct EasyHandle {
     }
 }
 
-extension EasyHandle {
-    /// Turns a connect into an HTTP hand-over: libcurl sends `request`, reads the response into
-    /// `exchange`, then leaves the connection to the application (`CURLOPT_CONNECT_ONLY = 2`).
-    func configureHandOver(_ request: HTTPRequest, exchange: HTTPExchange,
-                           headerList: inout UnsafeMutablePointer<curl_slist>?) throws(CurlError) {
-        try set(CURLOPT_CONNECT_ONLY, 2)
-        try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
-        // The proxy's CONNECT reply is not part of the response.
-        try set(CURLOPT_SUPPRESS_CONNECT_HEADERS, true)
-        let exchangePointer = Unmanaged.passUnretained(exchange).toOpaque()
-        try check(ac_easy_setopt_writefunction(raw, CURLOPT_HEADERFUNCTION, curlHeaderCallback), CURLOPT_HEADERFUNCTION)
-        try set(CURLOPT_HEADERDATA, pointer: exchangePointer)
-        try check(ac_easy_setopt_writefunction(raw, CURLOPT_WRITEFUNCTION, curlBodyCallback), CURLOPT_WRITEFUNCTION)
-        try set(CURLOPT_WRITEDATA, pointer: exchangePointer)
-        if let body = request.body {
-            try set(CURLOPT_POSTFIELDSIZE, body.count)
-            let copied = body.withUnsafeBytes { bytes in
-                ac_easy_setopt_pointer(raw, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: bytes.baseAddress))
-            }
-            try check(copied, CURLOPT_COPYPOSTFIELDS)
-        }
-        switch request.method.uppercased() {
-        case "GET" where request.body == nil:
-            break
-        case "HEAD":
-            try set(CURLOPT_NOBODY, true)
-        default:
-            try set(CURLOPT_CUSTOMREQUEST, request.method)
-        }
-        for field in request.headers {
-            // "Name;" sends a header with an empty value; "Name:" removes curl's own.
-            let line = field.value.isEmpty ? "\(field.name):" : "\(field.name): \(field.value)"
-            guard let appended = curl_slist_append(headerList, line) else {
-                throw CurlError(code: .outOfMemory, message: "could not add header '\(field.name)'")
-            }
-            headerList = appended
-        }
-        if let headerList {
-            try set(CURLOPT_HTTPHEADER, pointer: UnsafeMutableRawPointer(headerList))
-        }
-    }
-}
-
 extension TLSVersion {
     /// The `CURL_SSLVERSION_*` value.
     var curlValue: Int {
