@@ -32,7 +32,7 @@ extension CurlMulti {
     ///   protocol failures; ``CurlError/Code/operationTimedOut``), `CancellationError` if the
     ///   task is cancelled before the head arrived (the transfer stops and everything it held is
     ///   released), ``ConnectionError/Code/engineShutDown`` after ``shutdown()``.
-    public nonisolated func execute(_ request: HTTPTypes.HTTPRequest, body: RequestBody? = nil,
+    public nonisolated func execute(_ request: HTTPRequest, body: RequestBody? = nil,
                                     options: TransferOptions = TransferOptions()) async throws -> TransferResponse {
         guard let scheme = request.scheme, let authority = request.authority else {
             throw CurlError(code: .urlMalformat, message: "the request has no scheme or no authority")
@@ -50,7 +50,7 @@ extension CurlMulti {
     /// let response = try await multi.execute("ftp://files.internal/report.csv", options: options)
     /// try await response.body.write(toFile: "/tmp/report.csv")
     /// ```
-    public nonisolated func execute(_ url: String, method: HTTPTypes.HTTPRequest.Method = .get, headerFields: HTTPFields = [:],
+    public nonisolated func execute(_ url: String, method: HTTPRequest.Method = .get, headerFields: HTTPFields = [:],
                                     body: RequestBody? = nil, options: TransferOptions = TransferOptions()) async throws -> TransferResponse {
         try Task.checkCancellation()
         let record: TransferRecord
@@ -69,15 +69,15 @@ extension CurlMulti {
     /// ``TransferError/Code/bodyTooLarge`` past `maxBodySize` bytes.
     ///
     /// - Returns: The head, the body and the transfer's facts.
-    public nonisolated func collect(_ request: HTTPTypes.HTTPRequest, body: RequestBody? = nil, maxBodySize: Int,
-                                    options: TransferOptions = TransferOptions()) async throws -> (head: HTTPTypes.HTTPResponse, body: [UInt8], facts: TransferFacts) {
+    public nonisolated func collect(_ request: HTTPRequest, body: RequestBody? = nil, maxBodySize: Int,
+                                    options: TransferOptions = TransferOptions()) async throws -> (head: HTTPResponse, body: [UInt8], facts: TransferFacts) {
         let response = try await execute(request, body: body, options: options)
         let bytes = try await response.body.collect(upTo: maxBodySize)
         return (response.head, bytes, try await response.body.facts())
     }
 
     /// Creates and configures the easy handle, on the caller's thread.
-    nonisolated func prepareTransfer(url: String, method: HTTPTypes.HTTPRequest.Method, headerFields: HTTPFields,
+    nonisolated func prepareTransfer(url: String, method: HTTPRequest.Method, headerFields: HTTPFields,
                                      body: RequestBody?, options: TransferOptions) throws -> TransferRecord {
         if let setupError { throw setupError }
         let checked = try TransferURL(url)
@@ -117,10 +117,10 @@ extension CurlMulti {
     }
 
     /// Adds the transfer to the multi handle and waits for its head.
-    private func run(_ record: TransferRecord) async throws -> HTTPTypes.HTTPResponse {
+    private func run(_ record: TransferRecord) async throws -> HTTPResponse {
         let id = record.id
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPTypes.HTTPResponse, any Error>) in
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
                 // A cancellation that came before this point found nothing to cancel.
                 if let failure = Task.isCancelled ? CancellationError() : startTransfer(record) {
                     record.free()
@@ -173,7 +173,7 @@ extension CurlMulti {
     /// consumer how it ended. The one place a transfer ends.
     private func endTransfer(_ record: TransferRecord, error: (any Error)?) {
         guard transfers.removeValue(forKey: record.id) != nil else { return }
-        var head: HTTPTypes.HTTPResponse?
+        var head: HTTPResponse?
         let facts = curlLock.withLock { () -> TransferFacts in
             let facts = EasyHandle(raw: record.easy).transferFacts()
             if error == nil, !record.headDelivered { head = record.fallbackHead() }

@@ -33,7 +33,7 @@ struct TransferURL {
 extension EasyHandle {
     /// Configures a transfer: the URL, the connection options, the request, the body and the
     /// callbacks that feed `record`.
-    func configureTransfer(url: TransferURL, method: HTTPTypes.HTTPRequest.Method, headerFields: HTTPFields,
+    func configureTransfer(url: TransferURL, method: HTTPRequest.Method, headerFields: HTTPFields,
                            body: RequestBody?, options: TransferOptions, record: TransferRecord) throws(CurlError) {
         try set(CURLOPT_ERRORBUFFER, pointer: UnsafeMutableRawPointer(record.errorBuffer))
         try set(CURLOPT_PRIVATE, pointer: UnsafeMutableRawPointer(bitPattern: UInt(record.id.rawValue)))
@@ -123,7 +123,7 @@ extension EasyHandle {
     }
 
     /// The method, header fields and body.
-    private func configureRequest(method: HTTPTypes.HTTPRequest.Method, headerFields: HTTPFields, body: RequestBody?,
+    private func configureRequest(method: HTTPRequest.Method, headerFields: HTTPFields, body: RequestBody?,
                                   url: TransferURL, options: TransferOptions, record: TransferRecord) throws(CurlError) {
         var body = body
         if body == nil, url.isHTTP, [.post, .put, .patch].contains(method) {

@@ -1,6 +1,6 @@
 import HTTPTypes
 
-/// Builds `HTTPTypes.HTTPResponse`s from the header lines libcurl's header callback delivers: a status
+/// Builds `HTTPResponse`s from the header lines libcurl's header callback delivers: a status
 /// line, field lines and an empty line per response (interim 1xx responses, redirects and
 /// authentication rounds each give a block), then, after a chunked or HTTP/2 body, the trailer
 /// fields. A value type, tested without a socket.
@@ -13,12 +13,12 @@ struct ResponseHeadParser {
         /// Nothing complete yet.
         case none
         /// A response's head ended (its empty line).
-        case head(HTTPTypes.HTTPResponse)
+        case head(HTTPResponse)
         /// The trailer section ended.
         case trailers(HTTPFields)
     }
 
-    private var status: HTTPTypes.HTTPResponse.Status?
+    private var status: HTTPResponse.Status?
     private var fields = HTTPFields()
     /// The last field, kept for obsolete line folding (a line starting with a space or tab).
     private var lastField: HTTPField?
@@ -28,7 +28,7 @@ struct ResponseHeadParser {
     private(set) var droppedFieldCount = 0
 
     /// The last complete head, whatever its status (interim ones excepted).
-    private(set) var lastHead: HTTPTypes.HTTPResponse?
+    private(set) var lastHead: HTTPResponse?
 
     /// From now on, field lines are trailers (the final head was handed to the consumer).
     mutating func startTrailers() {
@@ -94,13 +94,13 @@ struct ResponseHeadParser {
         }
         if readingTrailers { return .trailers(fields) }
         guard let status else { return .none }
-        let head = HTTPTypes.HTTPResponse(status: status, headerFields: fields)
+        let head = HTTPResponse(status: status, headerFields: fields)
         if status.kind != .informational { lastHead = head }
         return .head(head)
     }
 
     /// `HTTP/1.1 200 OK`, `HTTP/2 200`: the status, or `nil` if the line is not a status line.
-    static func statusLine(_ line: UnsafeRawBufferPointer) -> HTTPTypes.HTTPResponse.Status? {
+    static func statusLine(_ line: UnsafeRawBufferPointer) -> HTTPResponse.Status? {
         let http = Array("HTTP/".utf8)
         guard line.count >= http.count + 4, line.prefix(http.count).elementsEqual(http),
               let space = line.firstIndex(of: UInt8(ascii: " ")) else { return nil }
@@ -116,7 +116,7 @@ struct ResponseHeadParser {
         guard digits == 3, index == line.count || line[index] == UInt8(ascii: " ") else { return nil }
         while index < line.count, line[index] == UInt8(ascii: " ") { index += 1 }
         let reason = String(decoding: line[index...], as: UTF8.self)
-        // Three digits: always inside the 0...999 that HTTPTypes.HTTPResponse.Status requires.
-        return HTTPTypes.HTTPResponse.Status(code: code, reasonPhrase: reason)
+        // Three digits: always inside the 0...999 that HTTPResponse.Status requires.
+        return HTTPResponse.Status(code: code, reasonPhrase: reason)
     }
 }

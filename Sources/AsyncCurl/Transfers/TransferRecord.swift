@@ -44,7 +44,7 @@ final class TransferRecord {
     let stream: ResponseStream
     var parser = ResponseHeadParser()
     /// `execute` waits here for the head.
-    var headContinuation: CheckedContinuation<HTTPTypes.HTTPResponse, any Error>?
+    var headContinuation: CheckedContinuation<HTTPResponse, any Error>?
     var headDelivered = false
     var trailerFields = HTTPFields()
 
@@ -78,7 +78,7 @@ final class TransferRecord {
     /// another request (following a `Location`, answering an authentication challenge). A head
     /// that may not be final is handed out with the first body byte or at the end instead:
     /// libcurl discards the bodies of the responses it goes past.
-    func isSurelyFinal(_ head: HTTPTypes.HTTPResponse) -> Bool {
+    func isSurelyFinal(_ head: HTTPResponse) -> Bool {
         switch head.status.code {
         case 100..<200: return false
         case 300..<400: return !(followsRedirects && head.headerFields[.location] != nil)
@@ -89,7 +89,7 @@ final class TransferRecord {
     }
 
     /// Hands the head to `execute`, once.
-    func deliverHead(_ head: HTTPTypes.HTTPResponse) {
+    func deliverHead(_ head: HTTPResponse) {
         guard !headDelivered else { return }
         headDelivered = true
         parser.startTrailers()
@@ -99,10 +99,10 @@ final class TransferRecord {
 
     /// The head to hand out when the body starts or the transfer ends without a final head
     /// having been recognised: the last complete one, or for other protocols the reply code.
-    func fallbackHead() -> HTTPTypes.HTTPResponse {
+    func fallbackHead() -> HTTPResponse {
         if let head = parser.lastHead { return head }
         let code = EasyHandle(raw: easy).long(CURLINFO_RESPONSE_CODE) ?? 0
-        return HTTPTypes.HTTPResponse(status: .init(code: (0...999).contains(code) ? code : 0))
+        return HTTPResponse(status: .init(code: (0...999).contains(code) ? code : 0))
     }
 
     /// The failure libcurl reported, with its error buffer's details.

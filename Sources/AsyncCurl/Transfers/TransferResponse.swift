@@ -17,13 +17,13 @@ public struct TransferResponse: Sendable {
     /// authentication rounds libcurl did). For protocols other than HTTP the status is the
     /// protocol's last reply code (for FTP, the code that opened the data transfer, such as
     /// 150) and the fields are empty.
-    public let head: HTTPTypes.HTTPResponse
+    public let head: HTTPResponse
 
     /// The body, streaming with back-pressure.
     public let body: ResponseBody
 
     /// The status, from ``head``.
-    public var status: HTTPTypes.HTTPResponse.Status { head.status }
+    public var status: HTTPResponse.Status { head.status }
 
     /// The header fields, from ``head``.
     public var headerFields: HTTPFields { head.headerFields }
