@@ -18,17 +18,21 @@ extension ResponseBody {
         defer { close(descriptor) }
         var written: Int64 = 0
         for try await chunk in self {
-            try chunk.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) throws(CurlError) in
+            let failure = chunk.withUnsafeBytes { bytes -> Int32? in
                 var offset = 0
-                while offset < bytes.count {
-                    let n = Glibc.write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+                while offset < bytes.count, let base = bytes.baseAddress {
+                    let n = Glibc.write(descriptor, base + offset, bytes.count - offset)
                     if n < 0 {
                         if errno == EINTR { continue }
-                        owner.stream.consumerGone()
-                        throw CurlError(code: .writeError, message: "cannot write to '\(path)': \(String(cString: strerror(errno)))")
+                        return errno
                     }
                     offset += n
                 }
+                return nil
+            }
+            if let failure {
+                owner.stream.consumerGone()
+                throw CurlError(code: .writeError, message: "cannot write to '\(path)': \(String(cString: strerror(failure)))")
             }
             written += Int64(chunk.count)
         }
