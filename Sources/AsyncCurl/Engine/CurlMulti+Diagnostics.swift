@@ -25,10 +25,15 @@ extension CurlMulti {
         /// a connection used ``ConnectionOptions/dnsOverHTTPS`` is never kept: its cache holds
         /// libcurl's open DoH connections too.
         public var retainedConnectionCaches: Int
+        /// Transfers under way (``CurlMulti/execute(_:body:options:)``): from the start until
+        /// the body has arrived, failed or been cancelled (the application may still be reading
+        /// what is buffered).
+        public var transfers: Int
 
         /// Creates a set of counts; all zero is an idle engine that has kept no TLS sessions.
         public init(connecting: Int = 0, open: Int = 0, watchedSockets: Int = 0, pendingContinuations: Int = 0,
-                    connectionCaches: Int = 0, retainedConnectionCaches: Int = 0) {
+                    connectionCaches: Int = 0, retainedConnectionCaches: Int = 0, transfers: Int = 0) {
+            self.transfers = transfers
             self.connecting = connecting
             self.open = open
             self.watchedSockets = watchedSockets
@@ -47,10 +52,11 @@ extension CurlMulti {
         /// an engine may keep for its TLS sessions (``retainedConnectionCaches``) is allowed.
         public var isIdle: Bool {
             connecting == 0 && open == 0 && watchedSockets == 0 && pendingContinuations == 0 && connectionCaches == 0
+                && transfers == 0
         }
 
         public var description: String {
-            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations) connectionCaches=\(connectionCaches) retainedConnectionCaches=\(retainedConnectionCaches)"
+            "connecting=\(connecting) open=\(open) watchedSockets=\(watchedSockets) pendingContinuations=\(pendingContinuations) connectionCaches=\(connectionCaches) retainedConnectionCaches=\(retainedConnectionCaches) transfers=\(transfers)"
         }
     }
 
@@ -67,6 +73,7 @@ extension CurlMulti {
                            watchedSockets: interests.count + open.count,
                            pendingContinuations: pendingContinuations + waits,
                            connectionCaches: connectionCaches.cacheCount + privateCacheCount,
-                           retainedConnectionCaches: resources.retainedConnectionCache == nil ? 0 : 1)
+                           retainedConnectionCaches: resources.retainedConnectionCache == nil ? 0 : 1,
+                           transfers: transfers.count)
     }
 }

@@ -25,6 +25,10 @@ final class EngineResources {
     /// connection cache the engine needs is this one (see `CurlMulti.release`). Only the actor
     /// sets it.
     var retainedConnectionCache: UnsafeMutableRawPointer?
+    /// The TLS session cache (`CURLSH`) the engine's transfers share, so that a new connection
+    /// to a server resumes a session of an earlier one; made by the first transfer. Used only
+    /// under the engine's curl lock, like every libcurl call of the engine.
+    var transferShare: UnsafeMutableRawPointer?
 
     init(multi: UnsafeMutableRawPointer?, curlSocketSource: DispatchSourceRead?, readiness: ReadinessThread?,
          timer: DispatchSourceTimer,
@@ -48,6 +52,10 @@ final class EngineResources {
             _ = ac_multi_setopt_socketfunction(multi, nil)
             _ = ac_multi_setopt_timerfunction(multi, nil)
             curl_multi_cleanup(multi)
+        }
+        if let transferShare {
+            // Every transfer's easy handle is gone (each transfer held the engine).
+            _ = curl_share_cleanup(transferShare)
         }
         if let retainedConnectionCache {
             // No easy handle uses it: it was kept only once its last connection had closed.

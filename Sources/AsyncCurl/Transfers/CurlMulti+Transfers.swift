@@ -62,7 +62,7 @@ extension CurlMulti {
         }
         let stream = record.stream
         let head = try await run(record)
-        return TransferResponse(head: head, body: ResponseBody(owner: ResponseBodyOwner(stream: stream)))
+        return TransferResponse(head: head, body: ResponseBody(owner: ResponseBodyOwner(stream: stream, engine: self)))
     }
 
     /// Sends the request and collects the whole body, failing with
@@ -139,6 +139,17 @@ extension CurlMulti {
         guard let multi else {
             return setupError ?? CurlError(code: .failedInit, message: "the engine has no multi handle")
         }
+        if record.usesEngineShare {
+            do {
+                let share = try transferShare()
+                let result = curlLock.withLock { ac_easy_setopt_pointer(record.easy, CURLOPT_SHARE, share) }
+                guard result == CURLE_OK else {
+                    return CurlError(code: CurlError.Code(result), message: "curl_easy_setopt(CURLOPT_SHARE) failed")
+                }
+            } catch {
+                return error
+            }
+        }
         let added = curlLock.withLock { curl_multi_add_handle(multi, record.easy) }
         guard added == CURLM_OK else {
             return CurlError(code: .failedInit, message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")
@@ -149,6 +160,14 @@ extension CurlMulti {
             record.startProducer = nil
         }
         return nil
+    }
+
+    /// The engine's TLS session cache for transfers, made on first use.
+    private func transferShare() throws(CurlError) -> UnsafeMutableRawPointer {
+        if let share = resources.transferShare { return share }
+        let share = try Self.makeShare([CURL_LOCK_DATA_SSL_SESSION])
+        resources.transferShare = share
+        return share
     }
 
     /// `CURLMSG_DONE` for a transfer.

@@ -119,6 +119,9 @@ extension EasyHandle {
             let share = try CurlMulti.makeShare([CURL_LOCK_DATA_CONNECT, CURL_LOCK_DATA_DNS])
             record.privateShare = share
             try set(CURLOPT_SHARE, pointer: share)
+        } else {
+            // Set on the engine's queue, under its curl lock (`CurlMulti.startTransfer`).
+            record.usesEngineShare = options.connection.cachesTLSSessions
         }
     }
 

@@ -58,7 +58,7 @@ let transferReadCallback: curl_read_callback = { buffer, size, count, userdata i
         let n = min(capacity, bytes.count - offset)
         if n > 0 {
             bytes.withUnsafeBytes { source in
-                UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + offset, byteCount: n)
+                UnsafeMutableRawBufferPointer(start: buffer, count: n).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[offset..<(offset + n)]))
             }
             record.upload = .bytes(bytes, offset: offset + n)
         }

@@ -34,6 +34,10 @@ final class TransferRecord {
     var privateShare: UnsafeMutableRawPointer?
     /// The jar whose share the easy handle uses, kept alive as long as the handle.
     var cookieJar: CookieJar?
+    /// Whether the transfer uses the engine's TLS session cache (`CurlMulti.transferShare`):
+    /// yes, unless it has a share of its own (a cookie jar, resolve entries) or the options
+    /// turn session reuse off.
+    var usesEngineShare = false
 
     var upload: Upload = .none
     /// Starts a streamed body's producer task when the transfer starts (not before: a transfer

@@ -107,10 +107,14 @@ extension ResponseBody.AsyncIterator: Sendable {}
 /// when the application drops the body unread.
 final class ResponseBodyOwner: Sendable {
     let stream: ResponseStream
+    /// The engine runs the transfer: it must outlive the body (a connection holds its engine
+    /// the same way), or releasing it would end the transfer without telling the consumer.
+    let engine: CurlMulti
     private let claimed = PthreadLocked(false)
 
-    init(stream: ResponseStream) {
+    init(stream: ResponseStream, engine: CurlMulti) {
         self.stream = stream
+        self.engine = engine
     }
 
     /// The first caller gets `true`: the body's one consumer.
