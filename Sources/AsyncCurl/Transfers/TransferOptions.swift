@@ -56,7 +56,7 @@ public struct TransferOptions: Sendable {
 
     /// How many bytes of the response body may wait for the application before the transfer
     /// pauses (back-pressure). Default: 1 MiB. libcurl may hold more while paused (up to its
-    /// own buffers; over HTTP/2 a stream window, see <doc:Transfers>).
+    /// own buffers; over HTTP/2 a stream window, see <doc:TransfersAndBackPressure>).
     public var responseBufferSize = 1 << 20
 
     /// How many bytes of a streamed request body (``RequestBody/stream(_:length:)``) may wait
