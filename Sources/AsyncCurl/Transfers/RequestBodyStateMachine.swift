@@ -32,7 +32,10 @@ struct RequestBodyStateMachine<Waiter> {
     }
 
     private var chunks: [[UInt8]] = []
-    /// How much of `chunks.first` has been sent.
+    /// The index of the chunk being sent (chunks before it are spent), so that taking many
+    /// small chunks does not shift the array each time.
+    private var head = 0
+    /// How much of `chunks[head]` has been sent.
     private var offset = 0
     private(set) var bufferedBytes = 0
     /// Bytes handed to libcurl so far.
@@ -82,7 +85,8 @@ struct RequestBodyStateMachine<Waiter> {
     /// to wake, once the buffer is down to half the limit.
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> (ReadDecision, wake: Waiter?) {
         var copied = 0
-        while copied < buffer.count, let first = chunks.first {
+        while copied < buffer.count, head < chunks.count {
+            let first = chunks[head]
             let count = min(buffer.count - copied, first.count - offset)
             first.withUnsafeBytes { source in
                 let from = UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)])
@@ -91,9 +95,17 @@ struct RequestBodyStateMachine<Waiter> {
             copied += count
             offset += count
             if offset == first.count {
-                chunks.removeFirst()
+                chunks[head] = []
+                head += 1
                 offset = 0
             }
+        }
+        if head == chunks.count {
+            chunks.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64, head * 2 >= chunks.count {
+            chunks.removeFirst(head)
+            head = 0
         }
         bufferedBytes -= copied
         sentBytes += copied
@@ -123,6 +135,7 @@ struct RequestBodyStateMachine<Waiter> {
     mutating func transferFinished() -> Waiter? {
         transferEnded = true
         chunks = []
+        head = 0
         offset = 0
         bufferedBytes = 0
         defer { producer = nil }

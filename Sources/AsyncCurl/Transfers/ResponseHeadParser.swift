@@ -73,7 +73,8 @@ struct ResponseHeadParser {
             droppedFieldCount += 1
             return
         }
-        var bytes = Array(field.value.utf8)
+        // The raw bytes: `value` would turn obs-text (bytes that are not UTF-8) into U+FFFD.
+        var bytes = field.withUnsafeBytesOfValue { Array($0) }
         bytes.append(UInt8(ascii: " "))
         bytes.append(contentsOf: content.drop(while: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }))
         lastField = HTTPField(name: field.name, value: bytes)
