@@ -53,4 +53,8 @@ enum LoadedCurl {
 
     /// `CURLOPT_CONNECT_ONLY = 2` exists since libcurl 7.86.0.
     static var supportsHTTPHandOver: Bool { versionNumber >= 0x07_56_00 }
+
+    /// libcurl 7.88.0 to 7.88.1 cannot reuse an HTTP/2 prior-knowledge (h2c) connection
+    /// (curl#10634, fixed in 8.0.0).
+    static var reusesPriorKnowledgeHTTP2: Bool { versionNumber < 0x07_58_00 || versionNumber >= 0x08_00_00 }
 }

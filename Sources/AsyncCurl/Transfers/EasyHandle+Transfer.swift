@@ -55,7 +55,15 @@ extension EasyHandle {
             try set(CURLOPT_PIPEWAIT, true)
         case .http2PriorKnowledge:
             try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE))
-            try set(CURLOPT_PIPEWAIT, true)
+            if LoadedCurl.reusesPriorKnowledgeHTTP2 {
+                try set(CURLOPT_PIPEWAIT, true)
+            } else {
+                // libcurl 7.88.x fails every transfer that reuses a prior-knowledge connection,
+                // sequential or multiplexed ("Error in the HTTP2 framing layer", curl#10634,
+                // fixed in 8.0.0): one connection per transfer, closed after it.
+                try set(CURLOPT_FRESH_CONNECT, true)
+                try set(CURLOPT_FORBID_REUSE, true)
+            }
         }
         if case .follow(let max) = options.redirects {
             guard max >= 0 else {

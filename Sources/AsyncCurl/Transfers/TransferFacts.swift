@@ -32,7 +32,8 @@ public struct TransferFacts: Sendable, Hashable {
     /// Time spent on redirects before the last request.
     public var redirectTime: Duration
 
-    /// Body bytes received (decoded, as handed out).
+    /// Body bytes received, as they came on the wire: for a compressed body that
+    /// ``TransferOptions/decompresses`` decoded, the compressed size, not what the body handed out.
     public var bytesDownloaded: Int64
     /// Body bytes sent.
     public var bytesUploaded: Int64

@@ -28,9 +28,9 @@ public struct TransferOptions: Sendable {
 
     /// Whether to ask for compressed bodies (`Accept-Encoding` with every coding this libcurl
     /// decodes: gzip, deflate, br and zstd here) and hand out the decoded bytes. Default:
-    /// `true`. The `Content-Length` field then counts the compressed bytes; ``TransferFacts``
-    /// gives both sizes. A body whose coding does not decode fails with
-    /// ``CurlError/Code/badContentEncoding``.
+    /// `true`. The `Content-Length` field and ``TransferFacts/bytesDownloaded`` then count the
+    /// compressed bytes; the body hands out the decoded ones. A body whose coding does not
+    /// decode fails with ``CurlError/Code/badContentEncoding``.
     public var decompresses = true
 
     /// The user name and password for the server (`CURLOPT_USERNAME`, `CURLOPT_PASSWORD`),
@@ -96,7 +96,9 @@ public enum HTTPVersionChoice: Sendable, Hashable {
     /// use HTTP/1.1. Several transfers to one server then share one connection (multiplexing).
     case http2
     /// HTTP/2 without asking first (prior knowledge), also over cleartext (`h2c`); fails
-    /// against a server that speaks only HTTP/1.1.
+    /// against a server that speaks only HTTP/1.1. With libcurl 7.88.x, which fails any
+    /// transfer that reuses such a connection, each transfer gets a connection of its own
+    /// (no multiplexing, no keep-alive).
     case http2PriorKnowledge
 }
 
