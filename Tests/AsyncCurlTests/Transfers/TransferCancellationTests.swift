@@ -101,6 +101,20 @@ extension AsyncCurlTests {
             #expect(outcome(after.result) == "ConnectionError.engineShutDown")
         }
 
+        /// With the default `.http2`, two transfers to an `http://` server that has not answered
+        /// the first yet both go out at once (on two connections): nothing waits to multiplex
+        /// where HTTP/2 cannot come.
+        @Test func concurrentHTTP1TransfersDoNotWaitForTheFirstHead() async throws {
+            let server = try ScriptedHTTPServer { _, _, gate in gate.wait() }
+            defer { server.stop() }
+            let multi = CurlMulti()
+            let tasks = (0..<3).map { _ in Task { try await multi.execute(server.url("/slow")) } }
+            try await waitUntil("all three requests to reach the server", timeout: .seconds(5)) { server.heads.current.count == 3 }
+            for task in tasks { task.cancel() }
+            for task in tasks { #expect(outcome(await task.result) == "CancellationError") }
+            try await expectTransfersReleased(multi)
+        }
+
         // MARK: - Time limits
 
         /// `timeout` on a server that never answers: operationTimedOut after about the timeout.
@@ -132,7 +146,32 @@ extension AsyncCurlTests {
                 return try await response.body.collect(upTo: 1 << 20)
             }
             #expect(outcome(result) == "CurlError.operationTimedOut", "\(result)")
-            #expect(elapsed < .seconds(5), "\(elapsed)")
+            // libcurl's speed is an average over its last ~5 s of samples: the 1000 bytes that
+            // came at once keep it above 1 byte/s for about 5 s, so the limit fires about 6–7 s
+            // after the stall, not 1 s (measured: 7.0 s with libcurl 7.88.1).
+            print("idleTimeout 1 s after a 1000-byte burst then a stall: \(outcome(result)) after \(elapsed)")
+            #expect(elapsed >= .seconds(1) && elapsed < .seconds(10), "\(elapsed)")
+            try await expectTransfersReleased(multi)
+        }
+
+        /// A server that sends only the head and then stalls: nothing moved, so the limit fires
+        /// after about idleTimeout.
+        @Test func idleTimeoutAfterTheHead() async throws {
+            let server = try ScriptedHTTPServer { peer, _, gate in
+                try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                gate.wait()
+            }
+            defer { server.stop() }
+            let multi = CurlMulti()
+            var options = TransferOptions()
+            options.connection.idleTimeout = .seconds(1)
+            let (result, elapsed) = await measured {
+                let response = try await multi.execute(server.url("/stall"), options: options)
+                return try await response.body.collect(upTo: 1 << 20)
+            }
+            print("idleTimeout 1 s after a head then a stall: \(outcome(result)) after \(elapsed)")
+            #expect(outcome(result) == "CurlError.operationTimedOut", "\(result)")
+            #expect(elapsed >= .seconds(1) && elapsed < .seconds(4), "\(elapsed)")
             try await expectTransfersReleased(multi)
         }
 
