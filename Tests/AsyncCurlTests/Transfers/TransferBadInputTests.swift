@@ -64,7 +64,8 @@ extension AsyncCurlTests {
             try await Self.expectHealthy(multi, server)
         }
 
-        /// A 10 MiB response header: libcurl refuses it (past its 100 KiB limit).
+        /// A 10 MiB response header: libcurl refuses it (past its 100 KiB limit); libcurl 7.88.1
+        /// reports `outOfMemory` ("Out of memory"), within about a second.
         @Test(.requires(.nginx, .openssl))
         func hugeResponseHeaderFails() async throws {
             let server = try await NginxHTTPServer()
@@ -80,7 +81,8 @@ extension AsyncCurlTests {
             try await Self.expectHealthy(multi, server)
         }
 
-        /// A chunked body whose chunk size is not hexadecimal.
+        /// A chunked body whose chunk size is not hexadecimal: `recvError` ("Illegal or missing
+        /// hexadecimal sequence in chunked-encoding") with libcurl 7.88.1.
         @Test(.requires(.nginx, .openssl))
         func lyingChunkedBodyFails() async throws {
             let server = try await NginxHTTPServer()
@@ -119,15 +121,20 @@ extension AsyncCurlTests {
         }
 
         /// A body longer than its Content-Length: libcurl hands out exactly Content-Length bytes
-        /// and succeeds; the excess is not part of the body (nor of a next response).
+        /// and succeeds; it closes that connection (the excess could be taken for the next
+        /// response) and the next request goes on a new one.
         @Test(.requires(.nginx, .openssl))
         func excessBodyBytesAreNotDelivered() async throws {
             let server = try await NginxHTTPServer()
-            let long = try ScriptedHTTPServer { peer, _, gate in
-                try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789EXCESS-EXCESS")
+            let long = try ScriptedHTTPServer { peer, head, gate in
+                if head.hasPrefix("GET /long ") {
+                    try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789EXCESS-EXCESS")
+                } else {
+                    try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+                }
                 // A second request on the same connection would be answered here.
                 if ScriptedHTTPServer.readHead(peer) != nil {
-                    try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+                    try? peer.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nreused")
                 }
                 gate.wait(limit: .seconds(10))
             }
@@ -136,10 +143,8 @@ extension AsyncCurlTests {
             let (first, _) = await Self.run(multi, long.url("/long"))
             #expect((try? first.get()) == Array("0123456789".utf8), "\(first)")
             let (second, elapsed) = await Self.run(multi, long.url("/again"))
-            print("after a body with excess bytes: the next request \(outcome(second)) "
-                  + "\((try? second.get()).map { String(decoding: $0, as: UTF8.self) } ?? "") after \(elapsed), "
-                  + "\(long.server.acceptedCount) connection(s)")
             #expect((try? second.get()) == Array("second".utf8), "\(second)")
+            #expect(long.server.acceptedCount == 2, "the connection with excess bytes was reused")
             #expect(elapsed < .seconds(5))
             try await Self.expectHealthy(multi, server)
         }
