@@ -98,6 +98,47 @@ extension AsyncCurlTests {
             }
         }
 
+        /// A paused HTTP/2 stream beside an active one on the same connection: libcurl must read
+        /// the connection for the active stream, so the paused one's data arrives too and is held
+        /// in the process, up to its stream window. Measured (resident memory and nginx's count),
+        /// and bounded by the window.
+        @Test(.requires(.nginx, .openssl))
+        func pausedStreamBesideAnActiveOneHoldsAtMostItsWindow() async throws {
+            let server = try await NginxHTTPServer(largeFiles: true)
+            let multi = CurlMulti()
+            var options = nginxOptions(server, .http2)
+            options.responseBufferSize = 256 << 10
+            _ = try await multi.execute(server.url("/hello.txt", scheme: .https), options: options).body.collect(upTo: 100)
+            let rssBefore = residentMemoryAfterTrim()
+            var paused: TransferResponse? = try await multi.execute(server.url("/bytes/64m", scheme: .https), options: options)
+            var iterator = paused?.body.makeAsyncIterator()
+            _ = try await iterator?.next()
+            let active = try await multi.execute(server.url("/bytes/16m", scheme: .https), options: options)
+            var total = 0
+            for try await chunk in active.body { total += chunk.count }
+            #expect(total == 16 << 20)
+            await observe(for: .seconds(1))  // a measurement window for the paused stream's data
+            let rssPaused = residentMemoryAfterTrim()
+            iterator = nil
+            paused = nil
+            try await waitUntil("the paused stream to be released") { await multi.transferCount == 0 }
+            // The next request on the connection carries the paused stream's RST_STREAM.
+            _ = try await multi.execute(server.url("/hello.txt", scheme: .https), options: options).body.collect(upTo: 100)
+            let log = try await server.waitForAccessLog(4)
+            let sent = try #require(log.first { $0.uri == "/bytes/64m" }).bodyBytesSent
+            let grown = rssPaused - rssBefore
+            print("paused HTTP/2 stream beside an active one: nginx sent it \(sent >> 10) KiB; RSS grew \(grown >> 10) KiB")
+            #expect(Set(log.map(\.connection)).count == 1)
+            // Measured with libcurl 7.88.1: nginx sent exactly the 32 MiB stream window, and the
+            // process grew by about 48 MiB (the window's bytes in libcurl's stream buffer, plus
+            // its growth slack), whatever responseBufferSize says.
+            #expect(sent <= (32 << 20) + (1 << 20), "\(sent)")
+            if memoryChecksApply {
+                #expect(grown < 64 << 20, "\(grown)")
+            }
+            try await expectTransfersReleased(multi)
+        }
+
         /// The server resets the stream after 10,000 of 100,000 announced bytes: the transfer
         /// must fail (http2Stream, or partialFile), never end as if the body were complete.
         @Test(.requires(.pythonH2), arguments: [HTTP2ResetPeer.Ending.reset, .endStream, .goAway])
