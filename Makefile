@@ -19,7 +19,7 @@ BUILD_PACKAGES := libcurl4-openssl-dev pkg-config zlib1g-dev
 TEST_PACKAGES  := openssl stunnel4 tinyproxy microsocks dante-server python3 libio-socket-socks-perl redis-server nginx \
                   squid krb5-kdc krb5-admin-server krb5-user gnutls-bin \
                   dovecot-imapd dovecot-pop3d python3-aiosmtpd python3-websockets \
-                  python3-pyftpdlib python3-openssl curl
+                  python3-pyftpdlib python3-openssl python3-h2 curl
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

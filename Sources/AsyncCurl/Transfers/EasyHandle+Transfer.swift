@@ -52,7 +52,10 @@ extension EasyHandle {
             try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         case .http2:
             try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS))
-            try set(CURLOPT_PIPEWAIT, true)
+            // Waiting to multiplex makes sense only where HTTP/2 may come: over TLS. On an
+            // `http://` URL libcurl 7.88.1 would hold every further transfer to the host until
+            // the first one's response head said "HTTP/1.1" (behind a slow answer, for good).
+            if url.scheme == "https" { try set(CURLOPT_PIPEWAIT, true) }
         case .http2PriorKnowledge:
             try set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE))
             if LoadedCurl.reusesPriorKnowledgeHTTP2 {

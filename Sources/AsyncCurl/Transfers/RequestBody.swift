@@ -40,8 +40,9 @@ public struct RequestBody: Sendable {
 
     /// The chunks of `sequence`, iterated by a task of the transfer's own as libcurl sends
     /// them (at most ``TransferOptions/requestBufferSize`` bytes ahead). With `length`, exactly
-    /// that many bytes must come (a `Content-Length`); without it, HTTP/1.1 uses chunked
-    /// encoding. If the sequence throws, the transfer fails with
+    /// that many bytes must come (a `Content-Length`): a sequence that ends early or yields more
+    /// fails the transfer with ``CurlError/Code/abortedByCallback``; without it, HTTP/1.1 uses
+    /// chunked encoding. If the sequence throws, the transfer fails with
     /// ``CurlError/Code/abortedByCallback`` and the sequence's error as the message; the
     /// iteration is cancelled when the transfer ends early.
     public static func stream<Chunks: AsyncSequence & Sendable>(_ sequence: Chunks, length: Int? = nil) -> RequestBody
@@ -49,14 +50,33 @@ public struct RequestBody: Sendable {
         RequestBody(content: .stream(length: length, start: { stream in
             Task {
                 do {
+                    var total = 0
                     for try await chunk in sequence {
+                        total += chunk.count
+                        // libcurl 7.88.1 sends whatever the read callback gives, and a sequence
+                        // that ends early leaves the server waiting for the rest.
+                        if let length, total > length { throw StreamLengthMismatch(length: length, produced: total, ended: false) }
                         guard try await stream.push(chunk) else { return }
                     }
+                    if let length, total != length { throw StreamLengthMismatch(length: length, produced: total, ended: true) }
                     stream.finish(nil)
                 } catch {
                     stream.finish(error)
                 }
             }
         }))
+    }
+}
+
+/// A streamed body's sequence did not yield the length it was given.
+struct StreamLengthMismatch: Error, CustomStringConvertible {
+    let length: Int
+    let produced: Int
+    /// The sequence ended (`produced < length`), or went past the length.
+    let ended: Bool
+
+    var description: String {
+        ended ? "the sequence ended after \(produced) of its \(length) bytes"
+            : "the sequence yielded more than its length of \(length) bytes"
     }
 }

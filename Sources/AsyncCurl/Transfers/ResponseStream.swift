@@ -85,6 +85,9 @@ final class ResponseStream: Sendable {
         }
     }
 
+    /// Bytes waiting for the consumer (for diagnostics and tests).
+    var bufferedBytes: Int { state.withLock { $0.bufferedBytes } }
+
     // MARK: - The engine's side (libcurl's callbacks, on the engine's queue)
 
     enum WriteResult { case taken, pause, refuse }
