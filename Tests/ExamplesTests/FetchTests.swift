@@ -101,6 +101,15 @@ extension ExamplesTests {
             #expect(bad.status == 2)
         }
 
+        @Test func sendsCredentials() async throws {
+            let server = try await NginxHTTPServer()
+            let result = try await fetch(["-u", "\(NginxHTTPServer.basicUser):\(NginxHTTPServer.basicPassword)", server.url("/basic/")])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.stdout == NginxHTTPServer.basicBody)
+            let wrong = try await fetch(["--fail", "-u", "\(NginxHTTPServer.basicUser):wrong", server.url("/basic/")])
+            #expect(wrong.status == 22)
+        }
+
         @Test func followsRedirectsWithLocationOnly() async throws {
             let server = try await NginxHTTPServer()
             let followed = try await fetch(["-L", server.url("/redirect2")])
