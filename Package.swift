@@ -49,12 +49,17 @@ let package = Package(
             path: "Examples/demo"
         ),
         // Examples that do real jobs (see each one's --help). They need nothing but AsyncCurl
-        // (and wscat its WebSocket module).
+        // (and wscat its WebSocket module, fetch HTTPTypes).
         .executableTarget(name: "curlcat", dependencies: ["AsyncCurl"], path: "Examples/curlcat"),
         .executableTarget(name: "redis-client", dependencies: ["AsyncCurl"], path: "Examples/redis-client"),
         .executableTarget(name: "http-get", dependencies: ["AsyncCurl"], path: "Examples/http-get"),
         .executableTarget(name: "sendmail", dependencies: ["AsyncCurl"], path: "Examples/sendmail"),
         .executableTarget(name: "wscat", dependencies: ["AsyncCurl", "AsyncCurlWebSocket"], path: "Examples/wscat"),
+        .executableTarget(
+            name: "fetch",
+            dependencies: ["AsyncCurl", .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Examples/fetch"
+        ),
         // The client side of Autobahn|Testsuite's fuzzingserver (`make autobahn`, AUTOBAHN.md).
         .executableTarget(
             name: "autobahn-client",
@@ -85,7 +90,7 @@ let package = Package(
         // Python websockets). Depending on the executables makes SwiftPM build them before the tests.
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "wscat", "LoopbackServer", "TestPeers"]
+            dependencies: ["curlcat", "redis-client", "http-get", "sendmail", "wscat", "fetch", "LoopbackServer", "TestPeers"]
         ),
     ],
     swiftLanguageModes: [.v6]

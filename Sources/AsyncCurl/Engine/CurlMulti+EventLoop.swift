@@ -110,6 +110,12 @@ extension CurlMulti {
             var running: Int32 = 0
             _ = engine.curlLock.withLock { ac_multi_socket_all(multi, &running) }
             engine.drainMessages()
+            // An FTP transfer that reached its DO step in that pass can stall there the same way
+            // (see `ftpTransfers`); one more pass moves it on.
+            if engine.ftpTransfers > 0 {
+                _ = engine.curlLock.withLock { ac_multi_socket_all(multi, &running) }
+                engine.drainMessages()
+            }
         }
     }
 
@@ -122,6 +128,7 @@ extension CurlMulti {
         guard let multi else { return }
         var running: Int32 = 0
         _ = curlLock.withLock { curl_multi_socket_action(multi, socket, bits, &running) }
+        if ftpTransfers > 0 { scheduleFullPass() }
     }
 
     /// Completes every connect and transfer that libcurl finished.

@@ -78,6 +78,13 @@ public actor CurlMulti {
     var isShutDown = false
     /// A full pass over libcurl's handles is queued (see `scheduleFullPass`).
     var fullPassScheduled = false
+    /// FTP transfers in the multi handle. libcurl 7.88.1, driven by `curl_multi_socket_action`,
+    /// can stall an FTP transfer for good: when the `EPSV`/`PASV` reply is read within the DO
+    /// step (on a reused control connection, the server answering at once), the handle moves to
+    /// DOING_MORE and waits for an event that never comes (no timer, and the data connection is
+    /// not opened yet). A full pass after each action (`socketAction`) moves it on, as
+    /// `curl_multi_perform` would.
+    var ftpTransfers = 0
 
     /// Where `epoll_wait` writes events; reused for every batch.
     let events: UnsafeMutableBufferPointer<epoll_event>

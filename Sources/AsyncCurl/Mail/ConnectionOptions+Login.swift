@@ -30,7 +30,10 @@ public enum TLSUpgrade: Sendable, Hashable, CaseIterable {
 struct ServerLogin: Sendable, Hashable {
     var username: String?
     var password: String?
-    var tlsUpgrade: TLSUpgrade = .required
+    /// ``ConnectionOptions/tlsUpgrade`` as set, or `nil` when left at its default: a mail
+    /// connection then requires the upgrade, a transfer does not ask for one.
+    var explicitTLSUpgrade: TLSUpgrade?
+    var tlsUpgrade: TLSUpgrade { explicitTLSUpgrade ?? .required }
     var loginOptions: String?
     var oauth2BearerToken: String?
     var saslAuthorizationIdentity: String?
@@ -90,9 +93,14 @@ extension ConnectionOptions {
     /// `imaps://` one: the server's certificate is verified for the URL's host.
     /// `smtps://`, `imaps://` and `pop3s://` run TLS from the first byte (implicit TLS) and ignore
     /// this setting; so do URLs of other schemes.
+    ///
+    /// Transfers (``TransferOptions/connection``): an `ftp://`, `imap://` or `pop3://` transfer
+    /// upgrades (`AUTH TLS` for FTP: explicit FTPS, the data connections protected too) only when
+    /// this is set; left at its default it goes in plain text, as curl does without `--ssl-reqd`.
+    /// Set ``TLSUpgrade/required`` to send an FTP login only over TLS.
     public var tlsUpgrade: TLSUpgrade {
         get { serverLogin.tlsUpgrade }
-        set { serverLogin.tlsUpgrade = newValue }
+        set { serverLogin.explicitTLSUpgrade = newValue }
     }
 
     /// The login options for a mail server (`CURLOPT_LOGIN_OPTIONS`): which mechanisms libcurl

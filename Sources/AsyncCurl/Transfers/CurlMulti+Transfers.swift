@@ -98,6 +98,7 @@ extension CurlMulti {
             resumeSending: { [weak self] in self?.onEngineQueue { $0.resumeTransfer(id, receiving: false) } },
             isHTTP: checked.isHTTP, followsRedirects: follows,
             mayAuthenticate: (server: options.credentials != nil, proxy: options.connection.proxyUsername != nil))
+        record.isFTP = checked.scheme == "ftp" || checked.scheme == "ftps"
         do {
             let handle = EasyHandle(raw: easy)
             try handle.configureTransfer(url: checked, method: method, headerFields: headerFields, body: body,
@@ -155,6 +156,7 @@ extension CurlMulti {
             return CurlError(code: .failedInit, message: "curl_multi_add_handle failed: \(String(cString: curl_multi_strerror(added)))")
         }
         transfers[record.id] = record
+        if record.isFTP { ftpTransfers += 1 }
         if let start = record.startProducer, case .stream(let stream, nil) = record.upload {
             record.upload = .stream(stream, producer: start())
             record.startProducer = nil
@@ -192,6 +194,7 @@ extension CurlMulti {
     /// consumer how it ended. The one place a transfer ends.
     private func endTransfer(_ record: TransferRecord, error: (any Error)?) {
         guard transfers.removeValue(forKey: record.id) != nil else { return }
+        if record.isFTP { ftpTransfers -= 1 }
         var head: HTTPResponse?
         let facts = curlLock.withLock { () -> TransferFacts in
             let facts = EasyHandle(raw: record.easy).transferFacts()

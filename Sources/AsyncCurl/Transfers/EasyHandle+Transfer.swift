@@ -44,6 +44,10 @@ extension EasyHandle {
         try check(ac_easy_setopt_opensocketfunction(raw, curlOpenSocketCallback), CURLOPT_OPENSOCKETFUNCTION)
         try applyConnectionOptions(options.connection, unixSocketPathFromURL: nil, lists: &record.lists)
         try set(CURLOPT_HTTPPROXYTUNNEL, options.proxyTunnel)
+        // Explicit TLS (FTP's AUTH TLS, STARTTLS), only when asked for: see ConnectionOptions.tlsUpgrade.
+        if ["ftp", "imap", "pop3"].contains(url.scheme), let upgrade = options.connection.serverLogin.explicitTLSUpgrade {
+            try set(CURLOPT_USE_SSL, upgrade.curlValue)
+        }
         // The proxy's CONNECT reply is not the response.
         try set(CURLOPT_SUPPRESS_CONNECT_HEADERS, true)
 

@@ -59,6 +59,9 @@ final class TransferRecord {
 
     /// An HTTP or HTTPS URL: the header callback's lines are HTTP heads.
     let isHTTP: Bool
+    /// An `ftp://` or `ftps://` URL: the engine runs a full pass after each action while it is
+    /// in the multi handle (see `CurlMulti.ftpTransfers`).
+    var isFTP = false
     /// libcurl follows redirects, so a 3xx head with a `Location` may not be the last.
     let followsRedirects: Bool
     /// Credentials for the server (or an HTTP proxy): a 401 (407) head may be followed by
