@@ -65,7 +65,7 @@ enum ResponseSide {
             let multi = CurlMulti()
             released = multi
             try await body(multi)
-            try await waitUntil("every transfer to leave the engine") { await multi.transferCountForTests == 0 }
+            try await waitUntil("every transfer to leave the engine") { await multi.diagnostics.transfers == 0 }
             #expect(await multi.diagnostics == .idle, sourceLocation: sourceLocation)
         }
         try await waitUntil("the engine to be released") { released == nil }
@@ -86,11 +86,6 @@ enum ResponseSide {
             #expect(facts.tlsHandshakeTime == .zero, "\(facts)", sourceLocation: sourceLocation)
         }
     }
-}
-
-extension CurlMulti {
-    /// How many transfers the engine holds (`transfers`), for the leak checks.
-    var transferCountForTests: Int { transfers.count }
 }
 
 /// A thread-safe list, for what progress handlers and other callbacks see.

@@ -118,7 +118,7 @@ extension AsyncCurlTests {
             let rssPaused = residentMemoryAfterTrim()
             iterator = nil
             response = nil
-            try await waitUntil("the stream to be released") { await multi?.transferCount == 0 }
+            try await waitUntil("the stream to be released") { await multi?.diagnostics.transfers == 0 }
             var ending = "the cancel"
             var entries: [NginxHTTPServer.AccessLogEntry]
             do {

@@ -96,7 +96,7 @@ extension AsyncCurlTests {
                 bodyError = error
             }
             #expect(bodyError.map(outcome(of:)) == "ConnectionError.engineShutDown")
-            #expect(await multi.transferCount == 0)
+            #expect(await multi.diagnostics.transfers == 0)
             let after = await measured { try await multi.execute(server.url("/hello.txt")) }
             #expect(outcome(after.result) == "ConnectionError.engineShutDown")
         }

@@ -158,16 +158,12 @@ extension AsyncCurlTests {
         static func expectIdle(_ multi: CurlMulti, sourceLocation: SourceLocation = #_sourceLocation) async throws {
             try await waitUntil("the engine is idle") {
                 let idle = await multi.diagnostics.isIdle
-                let transfers = await multi.transferCount
+                let transfers = await multi.diagnostics.transfers
                 return idle && transfers == 0
             }
-            #expect(await multi.transferCount == 0, sourceLocation: sourceLocation)
+            #expect(await multi.diagnostics.transfers == 0, sourceLocation: sourceLocation)
             #expect(await multi.diagnostics == .idle, sourceLocation: sourceLocation)
         }
     }
 }
 
-private extension CurlMulti {
-    /// How many transfers the engine still tracks.
-    var transferCount: Int { transfers.count }
-}

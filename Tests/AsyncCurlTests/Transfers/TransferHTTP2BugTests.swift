@@ -68,7 +68,7 @@ extension AsyncCurlTests {
                 await multi.receivePausedCount == 3
             }
             responses[1] = nil  // dropped while paused: cancelled
-            try await waitUntil("the dropped one to be released") { await multi.transferCount == 2 }
+            try await waitUntil("the dropped one to be released") { await multi.diagnostics.transfers == 2 }
 
             let expected = NginxHTTPServer.bytes(count: size)
             try await withThrowingTaskGroup(of: Int.self) { group in
@@ -121,7 +121,7 @@ extension AsyncCurlTests {
             let rssPaused = residentMemoryAfterTrim()
             iterator = nil
             paused = nil
-            try await waitUntil("the paused stream to be released") { await multi.transferCount == 0 }
+            try await waitUntil("the paused stream to be released") { await multi.diagnostics.transfers == 0 }
             // The next request on the connection carries the paused stream's RST_STREAM.
             _ = try await multi.execute(server.url("/hello.txt", scheme: .https), options: options).body.collect(upTo: 100)
             let log = try await server.waitForAccessLog(4)

@@ -86,9 +86,6 @@ final class ScriptedHTTPServer: Sendable {
 }
 
 extension CurlMulti {
-    /// The transfers the engine holds right now.
-    var transferCount: Int { transfers.count }
-
     /// Whether the one transfer the engine holds is paused on receiving.
     var onlyTransferIsReceivePaused: Bool {
         transfers.count == 1 && transfers.values.first?.receivePaused == true
@@ -104,7 +101,7 @@ extension CurlMulti {
 /// Waits until the engine holds no transfer and its diagnostics are idle.
 func expectTransfersReleased(_ multi: CurlMulti, timeout: Duration = .seconds(10),
                              sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    try await waitUntil("the transfers to be released", timeout: timeout) { await multi.transferCount == 0 }
+    try await waitUntil("the transfers to be released", timeout: timeout) { await multi.diagnostics.transfers == 0 }
     #expect(await multi.diagnostics == .idle, sourceLocation: sourceLocation)
 }
 
