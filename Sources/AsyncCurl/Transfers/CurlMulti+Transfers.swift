@@ -241,6 +241,9 @@ extension CurlMulti {
         if error.code == .unsupportedProtocol, record.followsRedirects {
             error.message += " (a redirect may go only to http or https, and from https only to https)"
         }
+        if error.code == .outOfMemory {
+            error.message += " (libcurl 7.88.1 also fails this way on a response header section over its 100 KiB limit)"
+        }
         if error.code == .operationTimedOut, error.message.contains("Operation too slow") {
             error.message += " (TransferOptions.connection.idleTimeout)"
         }

@@ -35,7 +35,7 @@ public struct TransferFacts: Sendable, Hashable {
     /// Body bytes received, as they came on the wire: for a compressed body that
     /// ``TransferOptions/decompresses`` decoded, the compressed size, not what the body handed out.
     public var bytesDownloaded: Int64
-    /// Body bytes sent.
+    /// Body bytes sent, with HTTP/1.1's chunked framing when the body went chunked.
     public var bytesUploaded: Int64
     /// Response header bytes received, all responses together.
     public var headerBytes: Int

@@ -15,8 +15,10 @@ import HTTPTypes
 public struct TransferResponse: Sendable {
     /// The final response's status line and header fields (after any redirects and
     /// authentication rounds libcurl did). For protocols other than HTTP the status is the
-    /// protocol's last reply code (for FTP, the code that opened the data transfer, such as
-    /// 150) and the fields are empty.
+    /// protocol's last reply code when the body started — for an FTP download the reply that
+    /// opened the data transfer, 125 or 150, so `status.kind` is `.informational`; for an
+    /// upload with no body, the final 226 — and the fields are empty. The transfer's final code
+    /// is ``TransferFacts/responseCode``.
     public let head: HTTPResponse
 
     /// The body, streaming with back-pressure.
