@@ -31,11 +31,8 @@ struct RequestBodyStateMachine<Waiter> {
         case stop
     }
 
-    private var chunks: [[UInt8]] = []
-    /// The index of the chunk being sent (chunks before it are spent), so that taking many
-    /// small chunks does not shift the array each time.
-    private var head = 0
-    /// How much of `chunks[head]` has been sent.
+    private var chunks = ChunkQueue()
+    /// How much of `chunks.first` has been sent.
     private var offset = 0
     private(set) var bufferedBytes = 0
     /// Bytes handed to libcurl so far.
@@ -85,8 +82,7 @@ struct RequestBodyStateMachine<Waiter> {
     /// to wake, once the buffer is down to half the limit.
     mutating func read(into buffer: UnsafeMutableRawBufferPointer) -> (ReadDecision, wake: Waiter?) {
         var copied = 0
-        while copied < buffer.count, head < chunks.count {
-            let first = chunks[head]
+        while copied < buffer.count, let first = chunks.first {
             let count = min(buffer.count - copied, first.count - offset)
             first.withUnsafeBytes { source in
                 let from = UnsafeRawBufferPointer(rebasing: source[offset..<(offset + count)])
@@ -95,17 +91,9 @@ struct RequestBodyStateMachine<Waiter> {
             copied += count
             offset += count
             if offset == first.count {
-                chunks[head] = []
-                head += 1
+                _ = chunks.removeFirst()
                 offset = 0
             }
-        }
-        if head == chunks.count {
-            chunks.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 64, head * 2 >= chunks.count {
-            chunks.removeFirst(head)
-            head = 0
         }
         bufferedBytes -= copied
         sentBytes += copied
@@ -134,8 +122,7 @@ struct RequestBodyStateMachine<Waiter> {
     /// which then stops. Buffered chunks are dropped.
     mutating func transferFinished() -> Waiter? {
         transferEnded = true
-        chunks = []
-        head = 0
+        chunks.removeAll()
         offset = 0
         bufferedBytes = 0
         defer { producer = nil }

@@ -36,9 +36,7 @@ struct ResponseBodyStateMachine<Waiter> {
         case fail(any Error)
     }
 
-    private var chunks: [[UInt8]] = []
-    /// The index of the next chunk to hand out (chunks before it are spent).
-    private var head = 0
+    private var chunks = ChunkQueue()
     private(set) var bufferedBytes = 0
     private var waiter: Waiter?
     /// The write callback answered `CURL_WRITEFUNC_PAUSE` and nobody has asked to resume yet.
@@ -70,18 +68,9 @@ struct ResponseBodyStateMachine<Waiter> {
 
     /// The consumer asks for the next chunk; `waiter` is stored if it must wait.
     mutating func next(_ waiter: @autoclosure () -> Waiter) -> NextAction {
-        if head < chunks.count {
-            let chunk = chunks[head]
-            chunks[head] = []
-            head += 1
+        if !chunks.isEmpty {
+            let chunk = chunks.removeFirst()
             bufferedBytes -= chunk.count
-            if head == chunks.count {
-                chunks.removeAll(keepingCapacity: true)
-                head = 0
-            } else if head >= 64, head * 2 >= chunks.count {
-                chunks.removeFirst(head)
-                head = 0
-            }
             return .chunk(chunk, resume: takeResume())
         }
         switch end {
@@ -120,8 +109,7 @@ struct ResponseBodyStateMachine<Waiter> {
     /// The consumer dropped the body: the buffer is freed and later writes are refused.
     mutating func consumerGone() {
         isAbandoned = true
-        chunks = []
-        head = 0
+        chunks.removeAll()
         bufferedBytes = 0
     }
 
