@@ -123,6 +123,7 @@ struct TransfersBench {
             log("\(prefix): median batch \(format(median)) ms (min \(format(sorted[0])), max \(format(sorted[sorted.count - 1]))), CPU \(format(cpuTotal / Double(count * batches.count) * 1e6)) µs/request, \(seen.connections.count) connection(s), \(protocols)")
         case .download, .upload:
             let serverCPU0 = bench_process_cpu_seconds(server.pid)
+            let events0 = RusageEvents.now()
             let upload = scenario == .upload
             let fileName = "up-\(round)-\(UInt32.random(in: 0...UInt32.max))"
             let (seconds, cpu, outcome) = try await measure {
@@ -144,7 +145,8 @@ struct TransfersBench {
             results.add("\(row) MiB/s", name, mib / seconds)
             results.add("\(row) CPU s/GiB", name, cpu / gib)
             results.add("\(row) server CPU %", name, 100 * serverCPU / seconds)
-            log("\(prefix): \(format(mib / seconds)) MiB/s, client CPU \(format(cpu / gib)) s/GiB, nginx CPU \(format(100 * serverCPU / seconds))%, \(format(seconds)) s")
+            let events = RusageEvents.now() - events0
+            log("\(prefix): \(format(mib / seconds)) MiB/s, client CPU \(format(cpu / gib)) s/GiB, nginx CPU \(format(100 * serverCPU / seconds))%, \(format(seconds)) s; per GiB: \(format(Double(events.minorFaults) / gib)) page faults, \(format(Double(events.voluntarySwitches) / gib)) voluntary + \(format(Double(events.involuntarySwitches) / gib)) involuntary context switches")
         }
     }
 
@@ -157,6 +159,28 @@ struct TransfersBench {
         let seconds = Double(bench_now_ns() - start) / 1e9
         let cpu = bench_cpu_seconds() + childrenCPUSeconds() - cpu0
         return (seconds, cpu, value)
+    }
+
+    /// Page faults and context switches of this process and its waited-for children (curl).
+    struct RusageEvents {
+        var minorFaults = 0, voluntarySwitches = 0, involuntarySwitches = 0
+
+        static func now() -> RusageEvents {
+            var events = RusageEvents()
+            for who in [RUSAGE_SELF, RUSAGE_CHILDREN] {
+                var usage = rusage()
+                getrusage(who.rawValue, &usage)
+                events.minorFaults += usage.ru_minflt
+                events.voluntarySwitches += usage.ru_nvcsw
+                events.involuntarySwitches += usage.ru_nivcsw
+            }
+            return events
+        }
+
+        static func - (a: RusageEvents, b: RusageEvents) -> RusageEvents {
+            RusageEvents(minorFaults: a.minorFaults - b.minorFaults, voluntarySwitches: a.voluntarySwitches - b.voluntarySwitches,
+                         involuntarySwitches: a.involuntarySwitches - b.involuntarySwitches)
+        }
     }
 
     func stop() async {
