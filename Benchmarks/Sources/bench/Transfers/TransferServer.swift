@@ -66,18 +66,15 @@ final class TransferServer: @unchecked Sendable {
         throw lastError
     }
 
-    /// SIGTERM, then SIGKILL if nginx is still there after 5 s; reaps it.
+    /// SIGKILL (nginx inherits the signal mask of the thread that spawned it, a Swift
+    /// concurrency thread that blocks SIGTERM; with `master_process off` it has no children and
+    /// its temporary files go with the directory), then reaps it, for 5 s at most.
     func stop() {
         let pid = process.processIdentifier
-        kill(pid, SIGTERM)
+        kill(pid, SIGKILL)
         let deadline = bench_now_ns() + 5_000_000_000
         var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
-            if bench_now_ns() > deadline {
-                kill(pid, SIGKILL)
-                waitpid(pid, &status, 0)
-                break
-            }
+        while waitpid(pid, &status, WNOHANG) == 0, bench_now_ns() < deadline {
             usleep(10_000)  // polling for the exit, bounded by the deadline
         }
         try? FileManager.default.removeItem(atPath: directory)
