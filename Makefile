@@ -72,7 +72,9 @@ docs: deps
 # Benchmarks/ is a separate package (it depends on SwiftNIO). Every scenario for every client,
 # interleaved, in one run against one loopback server; prints the tables of BENCHMARKS.md.
 # The fan-out opens 10,000 connections: the soft fd limit is raised as far as the hard one allows.
-BENCH_PACKAGES := libssl-dev openssl
+# The transfer scenarios start nginx and run the curl command line:
+#   make bench BENCH_ARGS="--scenarios transfers"            (--quick for a smoke run)
+BENCH_PACKAGES := libssl-dev openssl nginx curl
 BENCH_ARGS     ?=
 
 bench: deps

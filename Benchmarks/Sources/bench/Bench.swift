@@ -23,17 +23,26 @@ struct Settings {
     var webSocketEchoWarmup = 1_000
     var webSocketEchoSize = 64
     var webSocketBulkMessages = 64
-    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue) + [WebSocketScenario.group])
+    var transferGets = 10_000
+    var transferConcurrent = 100
+    var transferBatches = 20
+    var transferBytes = 1 << 30
+    var transferClients: Set<String> = Set(TransferClientName.allCases.map(\.rawValue))
+    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue) + [WebSocketScenario.group, TransferScenario.group])
     var clients: Set<String> = ["asynccurl", "asynccurl-executor", "posix", "nio", "curlc"]
     var webSocketClients: Set<String> = Set(WebSocketClientName.allCases.map(\.rawValue))
 
     static let usage = """
         usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N] [--reconnects N]
                      [--ws-echo N] [--ws-messages N]
-                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket]
+                     [--tr-gets N] [--tr-batches N] [--tr-mib N] [--quick]
+                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket,transfers]
                      [--clients asynccurl,asynccurl-executor,asynccurl-kept,posix,nio,curlc]
                      [--ws-clients asynccurl,asynccurl-executor,hummingbird,websocket-kit]
           websocket = ws-echo,ws-echo-deflate,ws-bulk,ws-bulk-deflate (each can be named alone)
+          transfers = tr-gets,tr-h2,tr-download,tr-upload (each can be named alone)
+                     [--tr-clients asynccurl,asynccurl-256k,asynccurl-file,ahc,urlsession,curl]
+          --quick: transfers at 1,000 GETs, 5 batches, 128 MiB (a smoke run)
         """
 
     init(arguments: [String]) {
@@ -56,6 +65,14 @@ struct Settings {
             case "--reconnects": reconnectCount = number(argument)
             case "--ws-echo": webSocketEchoCount = number(argument)
             case "--ws-messages": webSocketBulkMessages = number(argument)
+            case "--tr-gets": transferGets = number(argument)
+            case "--tr-batches": transferBatches = number(argument)
+            case "--tr-mib": transferBytes = number(argument) << 20
+            case "--tr-clients": transferClients = Set(value(argument).split(separator: ",").map(String.init))
+            case "--quick":
+                transferGets = 1_000
+                transferBatches = 5
+                transferBytes = 128 << 20
             case "--ws-clients": webSocketClients = Set(value(argument).split(separator: ",").map(String.init))
             case "--scenarios": scenarios = Set(value(argument).split(separator: ",").map(String.init))
             case "--clients": clients = Set(value(argument).split(separator: ",").map(String.init))
@@ -63,10 +80,13 @@ struct Settings {
             default: fail("unknown argument \(argument)\n\(Self.usage)")
             }
         }
-        let knownScenarios = Set(Scenario.allCases.map(\.rawValue) + WebSocketScenario.allCases.map(\.rawValue) + [WebSocketScenario.group])
+        let knownScenarios = Set(Scenario.allCases.map(\.rawValue) + WebSocketScenario.allCases.map(\.rawValue) + [WebSocketScenario.group]
+                                  + TransferScenario.allCases.map(\.rawValue) + [TransferScenario.group])
         if let unknown = scenarios.subtracting(knownScenarios).first { fail("unknown scenario \(unknown)\n\(Self.usage)") }
         let knownClients = Set(WebSocketClientName.allCases.map(\.rawValue))
         if let unknown = webSocketClients.subtracting(knownClients).first { fail("unknown --ws-clients name \(unknown)\n\(Self.usage)") }
+        let knownTransferClients = Set(TransferClientName.allCases.map(\.rawValue))
+        if let unknown = transferClients.subtracting(knownTransferClients).first { fail("unknown --tr-clients name \(unknown)\n\(Self.usage)") }
     }
 }
 
@@ -158,6 +178,16 @@ struct Bench {
             }
         }
 
+        var transfers: TransfersBench?
+        if !TransferScenario.selected(by: settings.scenarios).isEmpty {
+            do {
+                transfers = try await TransfersBench.start(settings: settings, multi: multi,
+                                                           certificateDirectory: certificateDirectory)
+            } catch {
+                fail("could not start the transfer scenarios: \(error)")
+            }
+        }
+
         let started = bench_now_ns()
         let loadBefore = Machine.loadAverage
         log("bench: \(Machine.summary); load \(loadBefore)")
@@ -176,8 +206,10 @@ struct Bench {
                 }
             }
             await webSocket?.runRound(round, into: &results)
+            await transfers?.runRound(round, into: &results)
         }
         await webSocket?.stop()
+        await transfers?.stop()
         results.notes += reconnectNotes(results, client: Report.subject)
         let elapsed = Double(bench_now_ns() - started) / 1e9
         let report = Report(settings: settings, clients: clients.map(\.name), results: results,
@@ -186,6 +218,9 @@ struct Bench {
         print(report.render())
         if let webSocket {
             print(WebSocketReport(settings: settings, clients: webSocket.clients.map(\.name), results: results).render())
+        }
+        if let transfers {
+            print(TransfersReport(settings: settings, clients: transfers.clients.map(\.name), results: results).render())
         }
     }
 

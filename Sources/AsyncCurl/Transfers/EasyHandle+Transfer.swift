@@ -99,6 +99,10 @@ extension EasyHandle {
             try set(CURLOPT_LOW_SPEED_TIME, seconds)
         }
         try set(CURLOPT_BUFFERSIZE, min(max(options.receiveBufferSize, 1024), 512 << 10))
+        // libcurl sends a request body in pieces of its upload buffer (64 KiB by default): one
+        // socket event, and so one engine wake-up, per piece. requestBufferSize bytes are there
+        // to send anyway (libcurl's range: 16 KiB to 2 MiB).
+        try set(CURLOPT_UPLOAD_BUFFERSIZE, min(max(options.requestBufferSize, 16 << 10), 2 << 20))
 
         let pointer = Unmanaged.passUnretained(record).toOpaque()
         try check(ac_easy_setopt_writefunction(raw, CURLOPT_HEADERFUNCTION, transferHeaderCallback), CURLOPT_HEADERFUNCTION)

@@ -62,7 +62,9 @@ public struct TransferOptions: Sendable {
     public var responseBufferSize = 1 << 20
 
     /// How many bytes of a streamed request body (``RequestBody/stream(_:length:)``) may wait
-    /// for libcurl before the sequence is no longer iterated. Default: 256 KiB.
+    /// for libcurl before the sequence is no longer iterated. Default: 256 KiB. Also the size of
+    /// libcurl's upload buffer (`CURLOPT_UPLOAD_BUFFERSIZE`, kept within libcurl's 16 KiB to
+    /// 2 MiB), the most it sends in one piece, for every kind of request body.
     public var requestBufferSize = 256 << 10
 
     /// The size of libcurl's receive buffer for this transfer (`CURLOPT_BUFFERSIZE`), which is
