@@ -57,6 +57,10 @@ struct URLSessionTransferClient: TransferBenchClient {
 }
 
 /// Counts a task's body bytes and reports its end.
+///
+/// `@unchecked Sendable`: URLSession calls the delegate from its own queue while `run` waits on
+/// another thread; its one mutable state, `State`, is only touched inside `state`'s `Mutex`, and
+/// `NSObject` (which Swift cannot check) adds no state of its own that the class uses.
 final class CountingDelegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
     private struct State {
         var received = 0

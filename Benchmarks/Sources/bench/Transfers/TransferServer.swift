@@ -12,6 +12,11 @@ import Foundation
 /// nginx's `gzip` is off), `/upload/<name>` (WebDAV `PUT`: nginx reads every byte into a temp
 /// file on the same tmpfs, renames it into place and only then answers 201/204; the bench checks
 /// the file's size and deletes it).
+///
+/// `@unchecked Sendable`: every stored property is a `let` set in `init`; the one non-`Sendable`
+/// value, the nginx `Process`, is configured and started in `init` only, and afterwards only
+/// read (`processIdentifier`, `isRunning`) or stopped once by `stop()` from the bench's one
+/// driving task.
 final class TransferServer: @unchecked Sendable {
     let directory: String
     let httpPort: Int
