@@ -15,12 +15,7 @@ extension CurlMulti {
     nonisolated func prepareConnection(to target: ConnectionTarget, options: ConnectionOptions,
                                        handOver: (request: HTTPRequest, body: [UInt8]?)? = nil) throws -> ConnectionRecord {
         if let setupError { throw setupError }
-        guard let easy = curl_easy_init() else {
-            throw CurlError(code: .failedInit, message: "curl_easy_init failed")
-        }
-        let id = ConnectionID(rawValue: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
-        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        let (easy, id, errorBuffer) = try makeEasyHandle()
         let logger = options.logger.map { logger -> Logger in
             var logger = logger
             logger[metadataKey: "asynccurl.connection"] = "\(id)"
@@ -60,6 +55,18 @@ extension CurlMulti {
             throw error
         }
         return record
+    }
+
+    /// A new easy handle, the next number (connections and transfers share the counter) and a
+    /// zeroed `CURLOPT_ERRORBUFFER`; the caller's record owns and frees them.
+    nonisolated func makeEasyHandle() throws(CurlError) -> (UnsafeMutableRawPointer, ConnectionID, UnsafeMutablePointer<CChar>) {
+        guard let easy = curl_easy_init() else {
+            throw CurlError(code: .failedInit, message: "curl_easy_init failed")
+        }
+        let id = ConnectionID(rawValue: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
+        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        return (easy, id, errorBuffer)
     }
 
     /// `CURLOPT_BUFFERSIZE` (libcurl's minimum) for a connection with no TLS at any layer, no

@@ -165,11 +165,14 @@ extension EasyHandle {
         return string.isEmpty ? nil : string
     }
 
+    func offT(_ info: CURLINFO) -> Int64? {
+        var value: curl_off_t = 0
+        return ac_easy_getinfo_off_t(raw, info, &value) == CURLE_OK ? Int64(value) : nil
+    }
+
     /// A `*_TIME_T` value: microseconds.
     func duration(_ info: CURLINFO) -> Duration? {
-        var value: curl_off_t = 0
-        guard ac_easy_getinfo_off_t(raw, info, &value) == CURLE_OK else { return nil }
-        return .microseconds(value)
+        offT(info).map { .microseconds($0) }
     }
 }
 

@@ -81,12 +81,7 @@ extension CurlMulti {
                                      body: RequestBody?, options: TransferOptions) throws -> TransferRecord {
         if let setupError { throw setupError }
         let checked = try TransferURL(url)
-        guard let easy = curl_easy_init() else {
-            throw CurlError(code: .failedInit, message: "curl_easy_init failed")
-        }
-        let id = ConnectionID(rawValue: lastConnectionID.wrappingAdd(1, ordering: .relaxed).newValue)
-        let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE))
-        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE))
+        let (easy, id, errorBuffer) = try makeEasyHandle()
         let stream = ResponseStream(
             limit: options.responseBufferSize,
             resumeTransfer: { [weak self] in self?.onEngineQueue { $0.resumeTransfer(id, receiving: true) } },

@@ -30,7 +30,7 @@ extension CurlMultiGroup {
     /// `scheme://authority` of a URL string, or the whole string if it has no such prefix.
     static func server(of url: String) -> String {
         let bytes = Array(url.utf8)
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: "://".utf8) else { return url }
+        guard let colon = TransferURL.schemeEnd(in: bytes) else { return url }
         let start = colon + 3
         let end = bytes[start...].firstIndex(where: { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) ?? bytes.count
         return String(decoding: bytes[..<end], as: UTF8.self)

@@ -16,7 +16,7 @@ struct TransferURL {
             throw CurlError(code: .urlMalformat, message: "the URL is empty or has spaces or control characters: \(url.debugDescription)")
         }
         let bytes = Array(url.utf8)
-        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: "://".utf8) else {
+        guard let colon = Self.schemeEnd(in: bytes) else {
             throw CurlError(code: .urlMalformat, message: "the URL has no scheme: \(url.debugDescription)")
         }
         let scheme = String(decoding: bytes[..<colon], as: UTF8.self).lowercased()
@@ -28,6 +28,12 @@ struct TransferURL {
     }
 
     var isHTTP: Bool { scheme == "http" || scheme == "https" }
+
+    /// The index of the `:` of a leading `scheme://`, or `nil` if the URL has none.
+    static func schemeEnd(in bytes: [UInt8]) -> Int? {
+        guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")), bytes[colon...].starts(with: "://".utf8) else { return nil }
+        return colon
+    }
 }
 
 extension EasyHandle {

@@ -70,11 +70,6 @@ public struct TransferFacts: Sendable, Hashable {
 }
 
 extension EasyHandle {
-    func offT(_ info: CURLINFO) -> Int64? {
-        var value: curl_off_t = 0
-        return ac_easy_getinfo_off_t(raw, info, &value) == CURLE_OK ? Int64(value) : nil
-    }
-
     /// The facts of a finished transfer. Call it holding the engine's curl lock.
     func transferFacts() -> TransferFacts {
         var facts = TransferFacts()
