@@ -66,10 +66,11 @@ extension AsyncCurlTests {
 
         /// Opens `count` connections to a silent listener and measures the heap and resident
         /// memory they hold while idle; closes them again.
-        static func measure(count: Int, sequential: Bool) async throws -> Measurement {
+        static func measure(count: Int, sequential: Bool,
+                            setUpLimit: CurlMulti.SetUpLimit = .default) async throws -> Measurement {
             raiseOpenFileLimit()
             let listener = try SilentListener(backlog: Int32(count + 16))
-            let multi = CurlMulti()
+            let multi = CurlMulti(setUpLimit: setUpLimit)
             // A first connection warms up the engine (threads, epoll sets, the first connection
             // cache and libcurl's lazily created state) so that only per-connection costs remain.
             let warm = try await multi.connect(to: listener.url)
@@ -121,8 +122,12 @@ extension AsyncCurlTests {
         func report() async throws {
             let count = min(4000, environmentInt("AC_MEMORY_REPORT", default: 0))
             let sequential = environmentInt("AC_MEMORY_SEQUENTIAL", default: 0) != 0
-            let measurement = try await Self.measure(count: count, sequential: sequential)
-            print("MemoryPerConnectionTests report (\(sequential ? "sequential" : "concurrent") connects): \(measurement)")
+            let limit = environmentInt("AC_MEMORY_SETUP_LIMIT", default: CurlMulti.SetUpLimit.default.concurrentSetUps)
+            let setUpLimit = limit <= 0 ? CurlMulti.SetUpLimit.unlimited
+                : CurlMulti.SetUpLimit(concurrentSetUps: limit, turn: .milliseconds(environmentInt("AC_MEMORY_SETUP_TURN_MS", default: 50)))
+            let started = ContinuousClock.now
+            let measurement = try await Self.measure(count: count, sequential: sequential, setUpLimit: setUpLimit)
+            print("MemoryPerConnectionTests report (\(sequential ? "sequential" : "concurrent") connects, \(setUpLimit)): \(measurement), \(ContinuousClock.now - started) in all")
         }
     }
 }

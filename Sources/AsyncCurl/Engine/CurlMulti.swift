@@ -50,6 +50,9 @@ public actor CurlMulti {
     let setupError: CurlError?
     /// Whether plain connections give libcurl's easy handle back once open (``init()``: yes).
     nonisolated let releasesLibcurlHandles: Bool
+    /// How many connection set-ups run at once, and the turns that enforce it.
+    public nonisolated let setUpLimit: SetUpLimit
+    nonisolated let setUpTurns: SetUpTurns
     let curlSocketSource: DispatchSourceRead?
     let timer: DispatchSourceTimer
 
@@ -103,8 +106,17 @@ public actor CurlMulti {
     /// Creation does not fail: if libcurl or the kernel refuses a resource (for example, the
     /// process is out of file descriptors), every ``connect(to:options:)`` throws a
     /// ``CurlError`` that says so.
+    ///
+    /// The engine runs at most 256 connection set-ups at once, which keeps a burst of connects
+    /// from leaving its memory behind (``SetUpLimit/default``); ``init(setUpLimit:)`` changes it.
     public init() {
-        self.init(releasingLibcurlHandles: true)
+        self.init(releasingLibcurlHandles: true, setUpLimit: .default)
+    }
+
+    /// Creates an engine like ``init()`` that runs at most `setUpLimit` connection set-ups at
+    /// once (``SetUpLimit``); ``SetUpLimit/unlimited`` starts every set-up at once.
+    public init(setUpLimit: SetUpLimit) {
+        self.init(releasingLibcurlHandles: true, setUpLimit: setUpLimit)
     }
 
     /// Creates an engine that frees libcurl's easy handle of a plain connection once it is open
@@ -112,9 +124,11 @@ public actor CurlMulti {
     /// until the connection closes (`false`). Only for the benchmarks, which compare the two in
     /// one run (BENCHMARKS.md, "Memory per connection").
     @_spi(Benchmarks)
-    public init(releasingLibcurlHandles: Bool) {
+    public init(releasingLibcurlHandles: Bool, setUpLimit: SetUpLimit = .default) {
         self.releasesLibcurlHandles = releasingLibcurlHandles
+        self.setUpLimit = setUpLimit
         let executor = DispatchQueueExecutor(label: "AsyncCurl.CurlMulti")
+        self.setUpTurns = SetUpTurns(limit: setUpLimit, queue: executor.queue)
         let timer = DispatchSource.makeTimerSource(queue: executor.queue)
         self.executor = executor
         let events = UnsafeMutableBufferPointer<epoll_event>.allocate(capacity: Self.eventBatchSize)
@@ -216,10 +230,19 @@ public actor CurlMulti {
         // Parsed on the caller's thread: the engine's executor is what many concurrent connects
         // queue for, so it does only what needs the multi handle.
         try Task.checkCancellation()
+        // The set-up's turn first (``SetUpLimit``): this frame is all a waiting connect holds.
+        let turn = try await setUpTurns.enter(timeout: options.connectTimeout)
+        defer { setUpTurns.leave(turn.token) }
+        return try await connect(parsing: url, options: options, waitedForTurn: turn.waited)
+    }
+
+    /// ``connect(to:options:)`` in the set-up's turn.
+    private nonisolated func connect(parsing url: String, options: ConnectionOptions,
+                                     waitedForTurn: UInt64) async throws -> AsyncConnection {
         let record: ConnectionRecord
         do {
             let target = try ConnectionTarget(parsing: url)
-            record = try prepareConnection(to: target, options: options)
+            record = try prepareConnection(to: target, options: try options.afterWaitingForATurn(waitedForTurn))
         } catch {
             options.logger?.debug("connect failed before any I/O", metadata: ["asynccurl.url": "\(url)", "asynccurl.error": "\(error)"])
             throw error

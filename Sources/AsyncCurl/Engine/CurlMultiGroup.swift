@@ -31,11 +31,13 @@ public final class CurlMultiGroup: Sendable {
 
     /// Creates a group of `engineCount` engines; by default one per online processor.
     ///
-    /// - Parameter engineCount: How many engines, clamped to 1…256. `nil` uses the number of
-    ///   online processors (`sysconf(_SC_NPROCESSORS_ONLN)`).
-    public init(engineCount: Int? = nil) {
+    /// - Parameters:
+    ///   - engineCount: How many engines, clamped to 1…256. `nil` uses the number of
+    ///     online processors (`sysconf(_SC_NPROCESSORS_ONLN)`).
+    ///   - setUpLimit: Each engine's ``CurlMulti/SetUpLimit``.
+    public init(engineCount: Int? = nil, setUpLimit: CurlMulti.SetUpLimit = .default) {
         let count = min(max(engineCount ?? Self.onlineProcessorCount, 1), 256)
-        engines = (0..<count).map { _ in CurlMulti() }
+        engines = (0..<count).map { _ in CurlMulti(setUpLimit: setUpLimit) }
     }
 
     /// The number of online processors, at least 1.

@@ -67,7 +67,10 @@ extension CurlMulti {
             throw CurlError(code: .notBuiltIn, message: "the loaded libcurl \(LoadedCurl.version) cannot hand over a connection after HTTP; 7.86.0 or newer is needed")
         }
         try Task.checkCancellation()
-        let record = try prepareConnection(to: target, options: options, handOver: (request, body))
+        let turn = try await setUpTurns.enter(timeout: options.connectTimeout)
+        defer { setUpTurns.leave(turn.token) }
+        let record = try prepareConnection(to: target, options: try options.afterWaitingForATurn(turn.waited),
+                                           handOver: (request, body))
         return try await handOver(record)
     }
 
