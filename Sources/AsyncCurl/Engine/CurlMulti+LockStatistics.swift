@@ -44,7 +44,7 @@ extension CurlMulti {
 
         /// The mean wait of a contended acquisition; zero if there was none.
         public var meanWait: Duration {
-            contendedAcquisitions == 0 ? .zero : totalWait / Double(contendedAcquisitions)
+            contendedAcquisitions == 0 ? .zero : totalWait / contendedAcquisitions
         }
 
         public var description: String {
