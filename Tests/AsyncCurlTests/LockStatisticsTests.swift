@@ -63,7 +63,9 @@ extension AsyncCurlTests {
         /// and the figures are consistent.
         @Test func figuresStayConsistentUnderLoad() throws {
             let lock = CountingMutex()
-            nonisolated(unsafe) var guarded = 0  // Only touched holding `lock`, which is what the test checks.
+            // Safe only if the lock excludes, which is what this test checks: both threads touch it
+            // inside `lock.withLock` alone, and the final read is inside it too.
+            nonisolated(unsafe) var guarded = 0
             let rounds = 20_000
             let finished = DispatchSemaphore(value: 0)
             for _ in 0..<2 {
