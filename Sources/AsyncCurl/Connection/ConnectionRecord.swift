@@ -31,7 +31,7 @@ final class ConnectionRecord {
     let id: ConnectionID
     let easy: UnsafeMutableRawPointer
     /// The engine's lock around every libcurl call (see ``CurlChannel``).
-    let curlLock: PthreadMutex
+    let curlLock: CountingMutex
     let target: ConnectionTarget
     var state: State
 
@@ -87,7 +87,7 @@ final class ConnectionRecord {
     var releasesCurlWhenOpen: Bool {
         allowsDirectIO && target.mailProtocol == nil && setup.dnsOverHTTPS == nil
     }
-    init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: PthreadMutex, target: ConnectionTarget, gate: ConnectionGate,
+    init(id: ConnectionID, easy: UnsafeMutableRawPointer, curlLock: CountingMutex, target: ConnectionTarget, gate: ConnectionGate,
          allowsDirectIO: Bool, errorBuffer: UnsafeMutablePointer<CChar>, traceBox: Unmanaged<TraceBox>?) {
         self.id = id
         self.allowsDirectIO = allowsDirectIO

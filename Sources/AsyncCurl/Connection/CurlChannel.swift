@@ -17,7 +17,7 @@ struct CurlChannel: @unchecked Sendable {
     let errorBuffer: UnsafeMutablePointer<CChar>
     let traceBox: Unmanaged<TraceBox>?
     let errorBufferIsStale: Bool
-    let curlLock: PthreadMutex
+    let curlLock: CountingMutex
 
     /// One `curl_easy_recv` into `buffer`.
     func receive(into buffer: UnsafeMutableRawBufferPointer) throws(CurlError) -> ConnectionGate.Transfer {

@@ -59,7 +59,7 @@ public actor CurlMulti {
     /// Held around every libcurl call on the multi handle or its easy handles, on the engine's
     /// queue and on the callers' threads alike (see ``CurlChannel``). Never held while taking a
     /// connection's gate lock; callers may take it inside theirs.
-    let curlLock = PthreadMutex()
+    let curlLock = CountingMutex()
 
     /// curl's sockets while it sets connections up.
     var interests = InterestTable()
