@@ -216,7 +216,7 @@ struct Bench {
         var scale: ScaleBench?
         if !ScaleScenario.selected(by: settings.scenarios).isEmpty {
             do {
-                scale = try ScaleBench(settings: settings, server: endpoints)
+                scale = try ScaleBench(settings: settings, server: endpoints, serverPID: server.pid)
             } catch {
                 fail("could not set up the TLS scale scenarios: \(error)")
             }

@@ -23,9 +23,11 @@ struct ScaleBench {
     let scenarios: [ScaleScenario]
     let clients: [any TLSScaleClient]
     let parallel: TLSParallelBench?
+    let serverPID: Int32
 
-    init(settings: Settings, server: ServerEndpoints) throws {
+    init(settings: Settings, server: ServerEndpoints, serverPID: Int32) throws {
         self.settings = settings
+        self.serverPID = serverPID
         scenarios = ScaleScenario.selected(by: settings.scenarios)
         let needed = max(settings.tlsFanOutConnections, settings.roundRobinConnections.max() ?? 0) + 100
         if scenarios.contains(where: { $0 != .parallel }), bench_raise_nofile() < needed {
@@ -54,11 +56,15 @@ struct ScaleBench {
             if scenario == .parallel, let parallel {
                 for variant in TLSParallelBench.Variant.allCases {
                     await attempt("round \(round) \(scenario.rawValue) \(variant.rawValue)", into: &results) { results in
-                        let bytes = settings.tlsParallelBytes
-                        let (rate, cpu) = try await Task.detached { try await parallel.run(variant, bytesPerStream: bytes) }.value
-                        results.add("\(variant.rowKey) MiB/s", TLSParallelBench.client, rate)
-                        results.add("\(variant.rowKey) CPU s/GiB", TLSParallelBench.client, cpu)
-                        return "\(format(rate)) MiB/s aggregate, \(format(cpu)) CPU s/GiB"
+                        let (bytes, pid) = (settings.tlsParallelBytes, serverPID)
+                        let outcome = try await Task.detached {
+                            try await parallel.run(variant, bytesPerStream: bytes, serverPID: pid)
+                        }.value
+                        results.add("\(variant.rowKey) MiB/s", TLSParallelBench.client, outcome.mibPerSecond)
+                        results.add("\(variant.rowKey) CPU s/GiB", TLSParallelBench.client, outcome.cpuPerGiB)
+                        results.add("\(variant.rowKey) client CPU %", TLSParallelBench.client, outcome.clientCPUPercent)
+                        results.add("\(variant.rowKey) server CPU %", TLSParallelBench.client, outcome.serverCPUPercent)
+                        return "\(format(outcome.mibPerSecond)) MiB/s aggregate, \(format(outcome.cpuPerGiB)) CPU s/GiB, client CPU \(format(outcome.clientCPUPercent))%, server CPU \(format(outcome.serverCPUPercent))%"
                     }
                 }
                 continue

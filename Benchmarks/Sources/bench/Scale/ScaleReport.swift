@@ -22,6 +22,8 @@ struct ScaleReport {
         for variant in TLSParallelBench.Variant.allCases {
             rows.append(("\(variant.rowKey) MiB/s", "tls-parallel, \(variant.rawValue): MiB/s (sum)"))
             rows.append(("\(variant.rowKey) CPU s/GiB", "tls-parallel, \(variant.rawValue): client CPU s/GiB"))
+            rows.append(("\(variant.rowKey) client CPU %", "tls-parallel, \(variant.rawValue): client CPU % of a core"))
+            rows.append(("\(variant.rowKey) server CPU %", "tls-parallel, \(variant.rawValue): server CPU % of a core"))
         }
         return rows
     }
@@ -45,7 +47,8 @@ struct ScaleReport {
             out.append("| " + cells.joined(separator: " | ") + " |")
         }
         // The point of tls-roundrobin: a round trip costs the same with many connections open.
-        if let few = settings.roundRobinConnections.min(), let many = settings.roundRobinConnections.max(), few != many {
+        if let few = settings.roundRobinConnections.min(), let many = settings.roundRobinConnections.max(), few != many,
+           results.samples["tls-rr \(many) p50 µs"] != nil {
             for metric in ["p50 µs", "p99 µs", "CPU µs/trip"] {
                 let cells = ["tls-roundrobin \(metric): \(many) open ÷ \(few) open"]
                     + clients.map { client in ratio("tls-rr \(many) \(metric)", client, "tls-rr \(few) \(metric)", client).map { format($0) + "×" } ?? "n/a" }

@@ -30,8 +30,16 @@ struct TLSParallelBench: Sendable {
         return options
     }
 
-    /// Runs one variant; aggregate MiB/s and client CPU seconds per GiB.
-    func run(_ variant: Variant, bytesPerStream: Int) async throws -> (mibPerSecond: Double, cpuPerGiB: Double) {
+    struct Outcome: Sendable {
+        var mibPerSecond: Double
+        var cpuPerGiB: Double
+        /// CPU time ÷ wall time, in % of one core: the client process and the server process.
+        var clientCPUPercent: Double
+        var serverCPUPercent: Double
+    }
+
+    /// Runs one variant: aggregate MiB/s, client CPU seconds per GiB, both processes' CPU use.
+    func run(_ variant: Variant, bytesPerStream: Int, serverPID: Int32) async throws -> Outcome {
         let url = "tls://127.0.0.1:\(server.tlsPort)"
         let options = options
         // Connect first (the handshakes are not what is measured), then start every stream at once.
@@ -45,6 +53,7 @@ struct TLSParallelBench: Sendable {
             throw BenchFailure("the group put both streams on one engine")
         }
         let cpu0 = bench_cpu_seconds()
+        let serverCPU0 = bench_process_cpu_seconds(serverPID)
         let start = bench_now_ns()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for connection in connections {
@@ -54,9 +63,11 @@ struct TLSParallelBench: Sendable {
         }
         let seconds = Double(bench_now_ns() - start) / 1e9
         let cpu = bench_cpu_seconds() - cpu0
+        let serverCPU = bench_process_cpu_seconds(serverPID) - serverCPU0
         for connection in connections { await connection.close() }
         let bytes = Double(bytesPerStream * variant.streams)
-        return (bytes / Double(1 << 20) / seconds, cpu / (bytes / Double(1 << 30)))
+        return Outcome(mibPerSecond: bytes / Double(1 << 20) / seconds, cpuPerGiB: cpu / (bytes / Double(1 << 30)),
+                       clientCPUPercent: 100 * cpu / seconds, serverCPUPercent: 100 * serverCPU / seconds)
     }
 
     private static func receive(_ connection: AsyncConnection, total: Int) async throws {
