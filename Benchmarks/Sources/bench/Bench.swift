@@ -52,7 +52,7 @@ struct Settings {
                      [--tr-clients asynccurl,asynccurl-256k,asynccurl-file,ahc,urlsession,curl]
           --quick: transfers at 1,000 GETs, 5 batches, 128 MiB (a smoke run)
           tls-scale = tls-fanout,tls-roundrobin,tls-parallel (each can be named alone; issue 17)
-                     [--scale-clients asynccurl,nio]  (tls-parallel is AsyncCurl's alone)
+                     [--scale-clients asynccurl,asynccurl-group,nio]  (tls-parallel is AsyncCurl's alone)
           --tls-fanout N: concurrent TLS connections held open (2000)
           --rr-connections: the open connections of tls-roundrobin, one run each (10,1000);
           --rr-trips/--rr-warmup: its timed and untimed 64 B round trips (20000, 1000)

@@ -36,7 +36,9 @@ struct ScaleBench {
         var clients: [any TLSScaleClient] = []
         for name in ScaleClientName.allCases where settings.scaleClients.contains(name.rawValue) {
             switch name {
-            case .asyncCurl: clients.append(AsyncCurlTLSScaleClient(multi: CurlMulti.shared, server: server))
+            case .asyncCurl: clients.append(AsyncCurlTLSScaleClient(engines: .one(CurlMulti.shared), server: server))
+            case .asyncCurlGroup:
+                clients.append(AsyncCurlTLSScaleClient(engines: .group(CurlMultiGroup(engineCount: 2)), server: server))
             case .nio: clients.append(try NIOTLSScaleClient(group: MultiThreadedEventLoopGroup.singleton, server: server))
             }
         }
@@ -108,12 +110,15 @@ struct ScaleBench {
         let connections = settings.tlsFanOutConnections
         bench_malloc_trim()
         let rssBefore = bench_rss_bytes()
+        let cpu0 = bench_cpu_seconds()
         let outcome = try await Task.detached { try await client.tlsFanOut(connections: connections, size: 1024) }.value
+        let cpu = (bench_cpu_seconds() - cpu0) / Double(connections) * 1e6
         let perConnection = Double(outcome.rssOpenBytes - rssBefore) / Double(connections) / 1024
         results.add("tls-fanout connect all s", client.name, outcome.connectSeconds)
         results.add("tls-fanout total s", client.name, outcome.totalSeconds)
         results.add("tls-fanout RSS KiB/conn", client.name, perConnection)
-        return "connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection"
+        results.add("tls-fanout CPU µs/conn", client.name, cpu)
+        return "connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection, client CPU \(format(cpu)) µs/connection"
     }
 
     private func roundRobin(_ client: any TLSScaleClient, connections: Int, into results: inout Results) async throws -> String {

@@ -13,6 +13,7 @@ struct ScaleReport {
             ("tls-fanout connect all s", "tls-fanout: connect all, s"),
             ("tls-fanout RSS KiB/conn", "tls-fanout: RSS KiB per open connection"),
             ("tls-fanout total s", "tls-fanout: total, s"),
+            ("tls-fanout CPU µs/conn", "tls-fanout: client CPU µs per connection (connect, exchange, close)"),
         ]
         for n in settings.roundRobinConnections {
             rows.append(("tls-rr \(n) p50 µs", "tls-roundrobin, \(n) open: p50 µs"))

@@ -3,7 +3,7 @@ import BenchC
 
 /// The clients of `tls-fanout` and `tls-roundrobin` (`--scale-clients`).
 enum ScaleClientName: String, CaseIterable {
-    case asyncCurl = "asynccurl", nio
+    case asyncCurl = "asynccurl", asyncCurlGroup = "asynccurl-group", nio
 }
 
 /// What `tls-roundrobin` measured: the timed round trips and the client's CPU time over them.
@@ -30,11 +30,24 @@ protocol TLSScaleClient: Sendable {
 // MARK: - AsyncCurl
 
 /// `CurlMulti.shared.connect(to: "tls://127.0.0.1:port")` with the bench CA, as the `tls`
-/// scenario does; TLS connections keep libcurl's easy handle (and its OpenSSL objects).
+/// scenario does; TLS connections keep libcurl's easy handle (and its OpenSSL objects). The
+/// "group" variant connects through a `CurlMultiGroup` of 2 engines instead (every other
+/// connection on each).
 struct AsyncCurlTLSScaleClient: TLSScaleClient {
-    let name = "AsyncCurl"
-    let multi: CurlMulti
+    enum Engines: Sendable {
+        case one(CurlMulti)
+        case group(CurlMultiGroup)
+    }
+
+    let engines: Engines
     let server: ServerEndpoints
+
+    var name: String {
+        switch engines {
+        case .one: "AsyncCurl"
+        case .group(let group): "AsyncCurl, group of \(group.engines.count)"
+        }
+    }
 
     private var url: String { "tls://127.0.0.1:\(server.tlsEchoPort)" }
 
@@ -45,12 +58,17 @@ struct AsyncCurlTLSScaleClient: TLSScaleClient {
     }
 
     private func openAll(_ count: Int) async throws -> [AsyncConnection] {
-        let multi = multi
+        let engines = engines
         let url = url
         let options = options
         return try await withThrowingTaskGroup(of: AsyncConnection.self) { group in
             for _ in 0..<count {
-                group.addTask { try await multi.connect(to: url, options: options) }
+                group.addTask {
+                    switch engines {
+                    case .one(let multi): try await multi.connect(to: url, options: options)
+                    case .group(let engines): try await engines.connect(to: url, options: options)
+                    }
+                }
             }
             var open: [AsyncConnection] = []
             open.reserveCapacity(count)
