@@ -54,7 +54,12 @@ struct NIOTLSScaleClient: TLSScaleClient {
             }
             var open: [Channel] = []
             open.reserveCapacity(count)
-            for try await channel in group { open.append(channel) }
+            do {
+                for try await channel in group { open.append(channel) }
+            } catch {
+                for channel in open { try? await channel.executeThenClose { _, _ in } }
+                throw error
+            }
             return open
         }
     }
