@@ -14,6 +14,7 @@ struct ScaleReport {
             ("tls-fanout RSS KiB/conn", "tls-fanout: RSS KiB per open connection"),
             ("tls-fanout total s", "tls-fanout: total, s"),
             ("tls-fanout CPU µs/conn", "tls-fanout: client CPU µs per connection (connect, exchange, close)"),
+            ("tls-fanout server CPU µs/conn", "tls-fanout: server CPU µs per connection"),
         ]
         for n in settings.roundRobinConnections {
             rows.append(("tls-rr \(n) p50 µs", "tls-roundrobin, \(n) open: p50 µs"))
