@@ -98,13 +98,19 @@ int bench_make_certificate(char *dir, size_t capacity) {
              " -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
              " -keyout %s/key.pem -out %s/cert.pem >%s/openssl.log 2>&1",
              dir, dir, dir);
+    if (system(command) != 0) return -1;
+    snprintf(command, sizeof command,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost"
+             " -addext subjectAltName=DNS:localhost,IP:127.0.0.1"
+             " -keyout %s/ec-key.pem -out %s/ec-cert.pem >>%s/openssl.log 2>&1",
+             dir, dir, dir);
     return system(command) == 0 ? 0 : -1;
 }
 
 void bench_remove_certificate(const char *dir) {
     char path[512];
-    const char *names[] = {"key.pem", "cert.pem", "openssl.log"};
-    for (int i = 0; i < 3; i++) {
+    const char *names[] = {"key.pem", "cert.pem", "ec-key.pem", "ec-cert.pem", "openssl.log"};
+    for (int i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);
     }

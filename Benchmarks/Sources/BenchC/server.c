@@ -5,6 +5,7 @@
 // fan-out (10,000 server threads would compete with the clients for the 2 cores).
 #define _GNU_SOURCE
 #include "BenchC.h"
+#include "common.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -266,18 +267,26 @@ int bench_server_main(const char *cert, const char *key) {
         ERR_print_errors_fp(stderr);
         return 72;
     }
-    int plain_port, fanout_port, tls_port;
+    int plain_port, fanout_port, tls_port, tls_echo_port;
     int plain = listen_loopback(&plain_port);
     int fanout = listen_loopback(&fanout_port);
     int tls = listen_loopback(&tls_port);
-    if (plain < 0 || fanout < 0 || tls < 0) {
+    int tls_echo = listen_loopback(&tls_echo_port);
+    if (plain < 0 || fanout < 0 || tls < 0 || tls_echo < 0) {
         perror("bench server: listen");
         return 73;
     }
+    // The ECDSA certificate next to the RSA one (bench_make_certificate makes both).
+    char ec_cert[512], ec_key[512];
+    const char *slash = strrchr(cert, '/');
+    int directory = slash ? (int)(slash - cert) : 1;
+    snprintf(ec_cert, sizeof ec_cert, "%.*s/ec-cert.pem", directory, slash ? cert : ".");
+    snprintf(ec_key, sizeof ec_key, "%.*s/ec-key.pem", directory, slash ? cert : ".");
+    if (bench_tls_echo_start(tls_echo, ec_cert, ec_key) < 0) return 74;
     start_thread(plain_acceptor, (void *)(intptr_t)plain, 0);
     start_thread(fanout_loop, (void *)(intptr_t)fanout, 0);
     start_thread(tls_acceptor, (void *)(intptr_t)tls, 0);
-    printf("PORTS %d %d %d\n", plain_port, fanout_port, tls_port);
+    printf("PORTS %d %d %d %d\n", plain_port, fanout_port, tls_port, tls_echo_port);
     fflush(stdout);
     for (;;) pause();
 }
@@ -307,7 +316,7 @@ int bench_server_spawn(const char *executable, const char *cert, const char *key
     }
     close(fds[0]);
     out->pid = pid;
-    if (sscanf(line, "PORTS %d %d %d", &out->plain_port, &out->fanout_port, &out->tls_port) != 3) {
+    if (sscanf(line, "PORTS %d %d %d %d", &out->plain_port, &out->fanout_port, &out->tls_port, &out->tls_echo_port) != 4) {
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         return -1;

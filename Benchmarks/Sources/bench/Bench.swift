@@ -28,7 +28,14 @@ struct Settings {
     var transferBatches = 20
     var transferBytes = 1 << 30
     var transferClients: Set<String> = Set(TransferClientName.allCases.map(\.rawValue))
-    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue) + [WebSocketScenario.group, TransferScenario.group])
+    var tlsFanOutConnections = 2_000
+    var roundRobinConnections = [10, 1_000]
+    var roundRobinCount = 20_000
+    var roundRobinWarmup = 1_000
+    var tlsParallelBytes = 128 << 20
+    var scaleClients: Set<String> = Set(ScaleClientName.allCases.map(\.rawValue))
+    var scenarios: Set<String> = Set(Scenario.allCases.map(\.rawValue) + [WebSocketScenario.group, TransferScenario.group,
+                                                                          ScaleScenario.group])
     var clients: Set<String> = ["asynccurl", "asynccurl-executor", "posix", "nio", "curlc"]
     var webSocketClients: Set<String> = Set(WebSocketClientName.allCases.map(\.rawValue))
 
@@ -36,13 +43,20 @@ struct Settings {
         usage: bench [--rounds N] [--bulk-mib N] [--pingpong N] [--fanout N] [--tls-mib N] [--reconnects N]
                      [--ws-echo N] [--ws-messages N]
                      [--tr-gets N] [--tr-batches N] [--tr-mib N] [--quick]
-                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket,transfers]
+                     [--tls-fanout N] [--rr-connections N,N...] [--rr-trips N] [--rr-warmup N] [--tls-parallel-mib N]
+                     [--scenarios bulk-up,bulk-down,pingpong,fanout,tls,tls-reconnect,websocket,transfers,tls-scale]
                      [--clients asynccurl,asynccurl-executor,asynccurl-kept,posix,nio,curlc]
                      [--ws-clients asynccurl,asynccurl-executor,hummingbird,websocket-kit]
           websocket = ws-echo,ws-echo-deflate,ws-bulk,ws-bulk-deflate (each can be named alone)
           transfers = tr-gets,tr-h2,tr-download,tr-upload (each can be named alone)
                      [--tr-clients asynccurl,asynccurl-256k,asynccurl-file,ahc,urlsession,curl]
           --quick: transfers at 1,000 GETs, 5 batches, 128 MiB (a smoke run)
+          tls-scale = tls-fanout,tls-roundrobin,tls-parallel (each can be named alone; issue 17)
+                     [--scale-clients asynccurl,asynccurl-group,nio]  (tls-parallel is AsyncCurl's alone)
+          --tls-fanout N: concurrent TLS connections held open (2000)
+          --rr-connections: the open connections of tls-roundrobin, one run each (10,1000);
+          --rr-trips/--rr-warmup: its timed and untimed 64 B round trips (20000, 1000)
+          --tls-parallel-mib N: each stream of tls-parallel (128)
         """
 
     init(arguments: [String]) {
@@ -68,6 +82,14 @@ struct Settings {
             case "--tr-gets": transferGets = number(argument)
             case "--tr-batches": transferBatches = number(argument)
             case "--tr-mib": transferBytes = number(argument) << 20
+            case "--tls-fanout": tlsFanOutConnections = number(argument)
+            case "--rr-connections":
+                roundRobinConnections = value(argument).split(separator: ",").map { Int($0) ?? 0 }
+                if roundRobinConnections.contains(where: { $0 <= 0 }) { fail("--rr-connections needs positive numbers") }
+            case "--rr-trips": roundRobinCount = number(argument)
+            case "--rr-warmup": roundRobinWarmup = number(argument)
+            case "--tls-parallel-mib": tlsParallelBytes = number(argument) << 20
+            case "--scale-clients": scaleClients = Set(value(argument).split(separator: ",").map(String.init))
             case "--tr-clients": transferClients = Set(value(argument).split(separator: ",").map(String.init))
             case "--quick":
                 transferGets = 1_000
@@ -81,12 +103,14 @@ struct Settings {
             }
         }
         let knownScenarios = Set(Scenario.allCases.map(\.rawValue) + WebSocketScenario.allCases.map(\.rawValue) + [WebSocketScenario.group]
-                                  + TransferScenario.allCases.map(\.rawValue) + [TransferScenario.group])
+                                  + TransferScenario.allCases.map(\.rawValue) + [TransferScenario.group]
+                                  + ScaleScenario.allCases.map(\.rawValue) + [ScaleScenario.group])
         if let unknown = scenarios.subtracting(knownScenarios).first { fail("unknown scenario \(unknown)\n\(Self.usage)") }
         let knownClients = Set(WebSocketClientName.allCases.map(\.rawValue))
         if let unknown = webSocketClients.subtracting(knownClients).first { fail("unknown --ws-clients name \(unknown)\n\(Self.usage)") }
         let knownTransferClients = Set(TransferClientName.allCases.map(\.rawValue))
         if let unknown = transferClients.subtracting(knownTransferClients).first { fail("unknown --tr-clients name \(unknown)\n\(Self.usage)") }
+        if let unknown = scaleClients.subtracting(ScaleClientName.allCases.map(\.rawValue)).first { fail("unknown --scale-clients name \(unknown)\n\(Self.usage)") }
     }
 }
 
@@ -148,7 +172,8 @@ struct Bench {
         }
         defer { withUnsafePointer(to: server) { bench_server_stop($0) } }
         let endpoints = ServerEndpoints(plainPort: Int(server.plain_port), fanOutPort: Int(server.fanout_port),
-                                        tlsPort: Int(server.tls_port), caFile: "\(certificateDirectory)/cert.pem")
+                                        tlsPort: Int(server.tls_port), caFile: "\(certificateDirectory)/cert.pem",
+                                        tlsEchoPort: Int(server.tls_echo_port), echoCAFile: "\(certificateDirectory)/ec-cert.pem")
 
         // The shared engine, as most programs use it.
         let multi = CurlMulti.shared
@@ -188,10 +213,19 @@ struct Bench {
             }
         }
 
+        var scale: ScaleBench?
+        if !ScaleScenario.selected(by: settings.scenarios).isEmpty {
+            do {
+                scale = try ScaleBench(settings: settings, server: endpoints, serverPID: server.pid)
+            } catch {
+                fail("could not set up the TLS scale scenarios: \(error)")
+            }
+        }
+
         let started = bench_now_ns()
         let loadBefore = Machine.loadAverage
         log("bench: \(Machine.summary); load \(loadBefore)")
-        log("bench: server pid \(server.pid), ports plain \(server.plain_port) fan-out \(server.fanout_port) tls \(server.tls_port)")
+        log("bench: server pid \(server.pid), ports plain \(server.plain_port) fan-out \(server.fanout_port) tls \(server.tls_port) tls echo \(server.tls_echo_port)")
         var results = Results()
         for round in 1...settings.rounds {
             for scenario in Scenario.allCases where settings.scenarios.contains(scenario.rawValue) {
@@ -207,9 +241,11 @@ struct Bench {
             }
             await webSocket?.runRound(round, into: &results)
             await transfers?.runRound(round, into: &results)
+            await scale?.runRound(round, into: &results)
         }
         await webSocket?.stop()
         await transfers?.stop()
+        await scale?.stop()
         results.notes += reconnectNotes(results, client: Report.subject)
         let elapsed = Double(bench_now_ns() - started) / 1e9
         let report = Report(settings: settings, clients: clients.map(\.name), results: results,
@@ -221,6 +257,9 @@ struct Bench {
         }
         if let transfers {
             print(TransfersReport(settings: settings, clients: transfers.clients.map(\.name), results: results).render())
+        }
+        if let scale {
+            print(ScaleReport(settings: settings, clients: scale.clientNames, results: results).render())
         }
     }
 

@@ -9,6 +9,9 @@ struct ServerEndpoints: Sendable {
     let fanOutPort: Int
     let tlsPort: Int
     let caFile: String
+    /// The epoll TLS echo listener of the TLS scale scenarios, and its ECDSA certificate.
+    let tlsEchoPort: Int
+    let echoCAFile: String
 }
 
 struct FanOutResult: Sendable {

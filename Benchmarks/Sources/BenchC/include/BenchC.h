@@ -29,7 +29,7 @@ void bench_ignore_sigpipe(void);
 void bench_log(const char *line);
 void bench_trace_marker(void);     // one getppid() syscall: brackets each run for syscall tracing  // the line and a newline to stderr, unbuffered
 // Makes a temporary directory with a throwaway self-signed certificate for 127.0.0.1 and
-// localhost (cert.pem, key.pem) made by the openssl CLI. 0 or -1; `dir` gets the directory.
+// localhost (cert.pem, key.pem: RSA-2048; ec-cert.pem, ec-key.pem: ECDSA P-256) made by the openssl CLI. 0 or -1; `dir` gets the directory.
 int bench_make_certificate(char *dir, size_t capacity);
 void bench_remove_certificate(const char *dir);
 
@@ -39,6 +39,7 @@ typedef struct {
     int plain_port;   // thread per connection, blocking I/O, the 16-byte header protocol
     int fanout_port;  // one epoll thread, echoes whatever it reads
     int tls_port;     // OpenSSL, thread per connection, the header protocol
+    int tls_echo_port;  // OpenSSL on one epoll thread, echoes whatever it reads (ECDSA certificate)
 } bench_server;
 // `executable`: this program (argv[0], so that it also works under valgrind); NULL: /proc/self/exe.
 int bench_server_spawn(const char *executable, const char *cert, const char *key, bench_server *out);  // 0 or -1
