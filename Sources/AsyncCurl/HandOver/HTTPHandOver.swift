@@ -1,5 +1,8 @@
 import CCurl
 import HTTPTypes
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The result of ``CurlMulti/connect(to:after:body:options:)``: the HTTP response, the body bytes
 /// libcurl read with it, and the connection it arrived on, now raw and yours.
@@ -57,4 +60,12 @@ enum LoadedCurl {
     /// libcurl 7.88.0 to 7.88.1 cannot reuse an HTTP/2 prior-knowledge (h2c) connection
     /// (curl#10634, fixed in 8.0.0).
     static var reusesPriorKnowledgeHTTP2: Bool { versionNumber < 0x07_58_00 || versionNumber >= 0x08_00_00 }
+
+    /// Whether the libcurl's built-in default CA bundle (`CURLOPT_CAINFO`'s default, Debian's
+    /// `/etc/ssl/certs/ca-certificates.crt`) is there to read: only then may a connection without
+    /// ``TLSOptions/caFile`` drop the default CA directory (see ``TLSOptions/caDirectory``).
+    static let hasDefaultCAFile: Bool = {
+        guard let path = curl_version_info(CURLVERSION_TENTH).pointee.cainfo else { return false }
+        return access(path, R_OK) == 0
+    }()
 }

@@ -37,7 +37,16 @@ struct TLSOptionNames {
 extension EasyHandle {
     func apply(_ tls: TLSOptions, _ names: TLSOptionNames) throws(CurlError) {
         if let caFile = tls.caFile { try set(names.caInfo, caFile) }
-        if let caDirectory = tls.caDirectory { try set(names.caPath, caDirectory) }
+        if let caDirectory = tls.caDirectory {
+            try set(names.caPath, caDirectory)
+        } else if tls.caFile != nil || LoadedCurl.hasDefaultCAFile {
+            // No CA directory (Debian's libcurl sets /etc/ssl/certs by default): with one,
+            // libcurl 7.88.1 parses the CA file again for every connection and keeps the copy
+            // as long as the connection (openssl.c, Curl_ssl_setup_x509_store: its engine-wide
+            // store cache needs CApath unset), about 30 ms and a few hundred KiB per connection
+            // with the system bundle.
+            try set(names.caPath, pointer: nil)
+        }
         try set(names.verifyPeer, tls.verifyPeer)
         try set(names.verifyHost, tls.verifyHost ? 2 : 0)
         if let certificate = tls.clientCertificateFile { try set(names.certificate, certificate) }

@@ -1,7 +1,14 @@
 /// TLS settings for `tls://` and `https://` connections (libcurl with OpenSSL).
 public struct TLSOptions: Sendable, Hashable {
     /// A PEM file of CA certificates to verify the peer with (`CURLOPT_CAINFO`). `nil` uses the
-    /// system's bundle.
+    /// system's bundle (libcurl's built-in default, `/etc/ssl/certs/ca-certificates.crt` on
+    /// Debian).
+    ///
+    /// The engine parses a CA file once and shares it between its connections, for up to a day
+    /// (libcurl's CA cache), as long as ``caDirectory``, ``caCertificates`` and ``crlFile`` are
+    /// unset; one of those makes every connection parse its own copy, which costs milliseconds
+    /// and, with the system bundle, a few hundred KiB per open connection. Connections with
+    /// different CA files on one engine take turns in that one cache.
     public var caFile: String?
 
     /// Verify the peer's certificate chain (`CURLOPT_SSL_VERIFYPEER`). On by default.
@@ -27,6 +34,13 @@ public struct TLSOptions: Sendable, Hashable {
 
     /// A directory of CA certificates named by their hashes, as `openssl rehash` makes it
     /// (`CURLOPT_CAPATH`).
+    ///
+    /// `nil` (the default) searches no directory, only ``caFile`` or the system's bundle, even
+    /// where libcurl was built with a default directory (Debian's: `/etc/ssl/certs`, whose
+    /// certificates `update-ca-certificates` also puts in the bundle): with a directory set,
+    /// libcurl 7.88.1 cannot share the parsed CA certificates between connections (see
+    /// ``caFile``). A system whose libcurl has no readable default bundle keeps the default
+    /// directory. Set `"/etc/ssl/certs"` here to search it as libcurl does by default.
     public var caDirectory: String?
 
     /// The public key the peer must have (`CURLOPT_PINNEDPUBLICKEY`): a PEM or DER file path,
