@@ -5,10 +5,11 @@ extension CurlMulti {
     /// the connection, its filters and buffers); an open `tcp://` connection keeps about 1.3 KiB.
     /// When thousands of connects start at the same instant, the set-ups' memory ends up
     /// interleaved with what the open connections keep, and the allocator cannot give the holes
-    /// back: 18 KiB of resident memory stayed per idle connection after a burst of 4,000
-    /// concurrent connects, against 2.3 KiB with at most 256 set-ups at once (BENCHMARKS.md,
+    /// back: 18.4 KiB of resident memory stayed per idle connection after a burst of 10,000
+    /// concurrent connects, against 4.5 KiB with at most 256 set-ups at once (BENCHMARKS.md,
     /// "Memory per connection"). So an engine starts at most ``concurrentSetUps`` set-ups at once
-    /// and the other connects wait their turn, in the order they came.
+    /// and the other connects wait their turn, in the order they came, holding nothing but
+    /// their task until then.
     ///
     /// A set-up that is still under way after ``turn`` (a slow or unreachable peer, a proxy, a
     /// TLS handshake far away) stops counting, so slow set-ups never hold up the others for

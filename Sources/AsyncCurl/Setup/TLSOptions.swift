@@ -6,9 +6,9 @@ public struct TLSOptions: Sendable, Hashable {
     ///
     /// The engine parses a CA file once and shares it between its connections, for up to a day
     /// (libcurl's CA cache), as long as ``caDirectory``, ``caCertificates`` and ``crlFile`` are
-    /// unset; one of those makes every connection parse its own copy, which costs milliseconds
-    /// and, with the system bundle, a few hundred KiB per open connection. Connections with
-    /// different CA files on one engine take turns in that one cache.
+    /// unset; one of those makes every connection parse its own copy and keep it while open:
+    /// with Debian's system bundle (139 certificates), 26 ms and 790 KiB per connection.
+    /// Connections with different CA files on one engine take turns in that one cache.
     public var caFile: String?
 
     /// Verify the peer's certificate chain (`CURLOPT_SSL_VERIFYPEER`). On by default.
