@@ -111,7 +111,8 @@ sanitize-address: test-deps
 	env $(SANITIZE_ENV) ASAN_OPTIONS="$(ASAN_OPTIONS_FOR_TESTS)" LSAN_OPTIONS="$(LSAN_OPTIONS_FOR_TESTS)" \
 	  $(SWIFT) test --no-parallel --disable-xctest --sanitize=address --scratch-path .build-asan $(ASAN_LINK_FLAGS) $(SWIFT_FLAGS)
 
-# valgrind memcheck of the demo and of the cancellation storm (StormTests, run straight from
+# valgrind memcheck of the demo, the cancellation storm, the set-up turns and the transfers' cancellations
+# (StormTests, SetUpLimitTests, TransferCancellationTests, run straight from
 # the test binary). Fails on any memcheck error or any "definitely lost" block.
 # valgrind 3.19 dies on Swift programs before they start (it writes into libdispatch's
 # read-only sigsuspend mask); $(SANITIZERS_DIR)/valgrind-sigsuspend-shim.c works around it.
@@ -129,7 +130,7 @@ leaks: test-deps
 	$(SHIM_CC) -shared -fPIC -O2 -o $(VALGRIND_SHIM) $(SANITIZERS_DIR)/valgrind-sigsuspend-shim.c
 	LD_PRELOAD=$(CURDIR)/$(VALGRIND_SHIM) $(VALGRIND) $(LEAKS_SCRATCH)/debug/demo
 	env $(LEAKS_ENV) LD_PRELOAD=$(CURDIR)/$(VALGRIND_SHIM) $(VALGRIND) \
-	  $(LEAKS_SCRATCH)/debug/AsyncCurlPackageTests.xctest --testing-library swift-testing --filter StormTests
+	  $(LEAKS_SCRATCH)/debug/AsyncCurlPackageTests.xctest --testing-library swift-testing --filter "StormTests|SetUpLimitTests|TransferCancellationTests"
 
 # The integrity soak (SoakTests) for SOAK_SECONDS per run, SOAK_ROUNDS runs in a row. One run
 # must fit the test suite's 3-minute limit, so longer soaks repeat the run.

@@ -5,7 +5,7 @@ import Dispatch
 /// set-ups' turns.
 ///
 /// Each waiting continuation is resumed exactly once, by whoever takes it out of the state
-/// under the lock: a turn given (`leave`, `expire`) or the task's cancellation.
+/// under the lock: a turn given (`leave`, `expire`), the task's cancellation, or its time-out.
 final class SetUpTurns: Sendable {
     typealias Waiter = CheckedContinuation<Void, any Error>
 
@@ -26,12 +26,12 @@ final class SetUpTurns: Sendable {
 
     /// Suspends until the caller may start a set-up; returns its token for ``leave(_:)`` and how
     /// long it waited, in nanoseconds.
-    /// - Throws: `CancellationError` if the task is cancelled before its turn; ``CurlError`` with
-    ///   ``CurlError/Code/operationTimedOut`` if it waited `timeout` (`nil`: no limit).
     ///
     /// Callers wait here before anything else of the set-up, in a small async frame: a waiting
     /// connect holds its task and little more, and the set-up's own frames and objects are made
     /// only in its turn.
+    /// - Throws: `CancellationError` if the task is cancelled before its turn; ``CurlError`` with
+    ///   ``CurlError/Code/operationTimedOut`` if it waited `timeout` (`nil`: no limit).
     func enter(timeout: Duration?) async throws -> (token: UInt64, waited: UInt64) {
         if unlimited { return (0, 0) }
         let arrived = DispatchTime.now().uptimeNanoseconds
