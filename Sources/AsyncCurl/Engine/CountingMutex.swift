@@ -17,10 +17,9 @@ import Glibc
 /// reverse order of the writes, so that a snapshot never shows more acquisitions than waits
 /// (see ``statistics``).
 ///
-/// `@unchecked Sendable`: its state is the mutex, which exists to be used from any thread and
-/// whose address never changes (allocated once, freed in `deinit`), and atomics.
-final class CountingMutex: @unchecked Sendable {
-    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+/// `Sendable`: its state is a ``PthreadMutex`` and atomics.
+final class CountingMutex: Sendable {
+    private let mutex = PthreadMutex()
     /// Acquisitions whose `trylock` failed.
     private let contended = Atomic<UInt64>(0)
     /// The sum of their waits, in nanoseconds.
@@ -30,23 +29,10 @@ final class CountingMutex: @unchecked Sendable {
     /// Threads between a failed `trylock` and the end of their blocking `lock`.
     private let waiting = Atomic<Int>(0)
 
-    init() {
-        mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-        mutex.initialize(to: pthread_mutex_t())
-        // A default (non-recursive) mutex; it cannot fail with a nil attribute.
-        _ = pthread_mutex_init(mutex, nil)
-    }
-
-    deinit {
-        _ = pthread_mutex_destroy(mutex)
-        mutex.deinitialize(count: 1)
-        mutex.deallocate()
-    }
-
     /// Takes the lock, counting and timing the wait if another thread holds it. Pair every
     /// `lock()` with one `unlock()` on the same thread.
     func lock() {
-        if pthread_mutex_trylock(mutex) == 0 { return }
+        if mutex.tryLock() { return }
         lockContended()
     }
 
@@ -57,7 +43,7 @@ final class CountingMutex: @unchecked Sendable {
         // knows its wait started no later than that moment (the tests rely on it).
         let start = Self.monotonicNanoseconds()
         waiting.add(1, ordering: .sequentiallyConsistent)
-        _ = pthread_mutex_lock(mutex)
+        mutex.lock()
         let waited = Self.monotonicNanoseconds() &- start
         waiting.subtract(1, ordering: .sequentiallyConsistent)
         // Holding the mutex: no other writer. Total first, then the longest, then the count;
@@ -70,7 +56,7 @@ final class CountingMutex: @unchecked Sendable {
     }
 
     func unlock() {
-        _ = pthread_mutex_unlock(mutex)
+        mutex.unlock()
     }
 
     /// Runs `body` holding the lock. Not reentrant: `body` must not take the same lock.

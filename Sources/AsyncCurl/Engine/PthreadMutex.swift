@@ -36,6 +36,12 @@ final class PthreadMutex: @unchecked Sendable {
         _ = pthread_mutex_unlock(mutex)
     }
 
+    /// Takes the lock if it is free (`pthread_mutex_trylock`); `true` if it did. Pair a `true`
+    /// with one `unlock()` on the same thread.
+    func tryLock() -> Bool {
+        pthread_mutex_trylock(mutex) == 0
+    }
+
     /// Runs `body` holding the lock. Not reentrant: `body` must not take the same lock.
     func withLock<Result, Failure: Error>(_ body: () throws(Failure) -> Result) throws(Failure) -> Result {
         _ = pthread_mutex_lock(mutex)
