@@ -38,6 +38,12 @@ void bench_malloc_trim(void) {
     malloc_trim(0);
 }
 
+long bench_heap_bytes(void) {
+    // Bytes handed out by malloc and not freed, all arenas, mmapped blocks included.
+    struct mallinfo2 info = mallinfo2();
+    return (long)(info.uordblks + info.hblkhd);
+}
+
 long bench_raise_nofile(void) {
     struct rlimit limit;
     if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return -1;

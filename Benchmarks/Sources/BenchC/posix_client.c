@@ -157,6 +157,7 @@ static int fanout(void *arg) {
     }
     job->result->connect_ns = bench_now_ns() - start;
     job->result->rss_open_bytes = bench_rss_bytes();
+    job->result->heap_open_bytes = bench_heap_bytes();
     for (int i = 0; i < n; i++)
         if (fds[i] >= 0 && write_full(fds[i], out, job->size) < 0) failures++;
     for (int i = 0; i < n; i++)

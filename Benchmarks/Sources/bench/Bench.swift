@@ -317,6 +317,7 @@ struct Bench {
         case .fanOut:
             bench_malloc_trim()
             let rssBefore = bench_rss_bytes()
+            let heapBefore = bench_heap_bytes()
             let overflows0 = bench_listen_overflows()
             let outcome = try await Task.detached {
                 try await client.fanOut(connections: settings.fanOutConnections, size: settings.fanOutSize)
@@ -326,10 +327,12 @@ struct Bench {
             results.add("fan-out connect all s", name, outcome.connectSeconds)
             results.add("fan-out total s", name, outcome.totalSeconds)
             results.add("fan-out RSS KiB/conn", name, perConnection)
+            let heapPerConnection = Double(outcome.heapOpenBytes - heapBefore) / Double(settings.fanOutConnections) / 1024
+            results.add("fan-out heap KiB/conn", name, heapPerConnection)
             if overflows > 0 {
                 results.notes.append("fan-out \(name) round \(round): \(overflows) listen-queue overflows at the server (those handshakes were completed by a retransmission)")
             }
-            log("\(prefix): connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection, listen overflows \(overflows)")
+            log("\(prefix): connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection, heap \(format(heapPerConnection)) KiB/connection, listen overflows \(overflows)")
         }
     }
 }

@@ -19,6 +19,8 @@ struct FanOutResult: Sendable {
     var totalSeconds: Double
     /// Resident memory while every connection is open and idle.
     var rssOpenBytes: Int
+    /// Heap in use (`mallinfo2`) at the same moment.
+    var heapOpenBytes: Int
 }
 
 struct BenchFailure: Error, CustomStringConvertible {
@@ -155,6 +157,7 @@ struct AsyncCurlClient: BenchClient {
         }
         let connected = bench_now_ns()
         let rss = bench_rss_bytes()
+        let heap = bench_heap_bytes()
         let message = [UInt8](repeating: 0x66, count: size)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for connection in open {
@@ -168,7 +171,7 @@ struct AsyncCurlClient: BenchClient {
         }
         let end = bench_now_ns()
         return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss)
+                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
     }
 }
 
@@ -265,6 +268,7 @@ struct NIOClient: BenchClient {
         }
         let connected = bench_now_ns()
         let rss = bench_rss_bytes()
+        let heap = bench_heap_bytes()
         let message = ByteBuffer(repeating: 0x66, count: size)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for channel in open {
@@ -284,7 +288,7 @@ struct NIOClient: BenchClient {
         }
         let end = bench_now_ns()
         return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss)
+                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
     }
 }
 
@@ -297,7 +301,8 @@ private func check(_ result: Int32, _ what: String) throws {
 private func fanOutResult(_ result: bench_fanout_result) throws -> FanOutResult {
     guard result.failures == 0 else { throw BenchFailure("\(result.failures) connections failed") }
     return FanOutResult(connectSeconds: Double(result.connect_ns) / 1e9,
-                        totalSeconds: Double(result.total_ns) / 1e9, rssOpenBytes: result.rss_open_bytes)
+                        totalSeconds: Double(result.total_ns) / 1e9, rssOpenBytes: result.rss_open_bytes,
+                        heapOpenBytes: result.heap_open_bytes)
 }
 
 struct POSIXClient: BenchClient {

@@ -26,6 +26,7 @@ struct Report {
         ("fan-out connect all s", "fan-out: connect all, s"),
         ("fan-out total s", "fan-out: total, s"),
         ("fan-out RSS KiB/conn", "fan-out: RSS KiB per open connection"),
+        ("fan-out heap KiB/conn", "fan-out: heap in use KiB per open connection"),
         ("TLS s→c MiB/s", "TLS s→c: throughput MiB/s"),
         ("TLS s→c CPU s/GiB", "TLS s→c: client CPU s/GiB"),
         ("TLS s→c server CPU %", "TLS s→c: server CPU % of a core"),

@@ -22,6 +22,7 @@ uint64_t bench_now_ns(void);                 // CLOCK_MONOTONIC
 double bench_cpu_seconds(void);              // getrusage(RUSAGE_SELF): user + system
 long bench_rss_bytes(void);                  // /proc/self/statm resident pages × page size
 void bench_malloc_trim(void);                // give freed heap pages back before an RSS baseline
+long bench_heap_bytes(void);                 // malloc'd and not freed, all arenas (mallinfo2)
 long bench_raise_nofile(void);               // soft RLIMIT_NOFILE := hard; returns the new limit
 double bench_process_cpu_seconds(int pid);   // /proc/PID/stat utime + stime
 long bench_listen_overflows(void);           // TcpExt ListenOverflows from /proc/net/netstat
@@ -51,6 +52,7 @@ typedef struct {
     uint64_t connect_ns;   // from the first connect to the last connection established
     uint64_t total_ns;     // connect + every exchange + every close
     long rss_open_bytes;   // resident size while all connections are open and idle
+    long heap_open_bytes;  // heap in use (bench_heap_bytes) at the same moment
     int failures;
 } bench_fanout_result;
 

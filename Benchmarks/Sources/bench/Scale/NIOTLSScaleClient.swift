@@ -69,6 +69,7 @@ struct NIOTLSScaleClient: TLSScaleClient {
         let open = try await openAll(connections)
         let connected = bench_now_ns()
         let rss = bench_rss_bytes()
+        let heap = bench_heap_bytes()
         let message = ByteBuffer(repeating: 0x66, count: size)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for channel in open {
@@ -88,7 +89,7 @@ struct NIOTLSScaleClient: TLSScaleClient {
         }
         let end = bench_now_ns()
         return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss)
+                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
     }
 
     func tlsRoundRobin(connections: Int, warmup: Int, count: Int, size: Int) async throws -> RoundRobinOutcome {
