@@ -22,7 +22,7 @@ uint64_t bench_now_ns(void);                 // CLOCK_MONOTONIC
 double bench_cpu_seconds(void);              // getrusage(RUSAGE_SELF): user + system
 long bench_rss_bytes(void);                  // /proc/self/statm resident pages × page size
 void bench_malloc_trim(void);                // give freed heap pages back before an RSS baseline
-long bench_heap_bytes(void);                 // malloc'd and not freed, all arenas (mallinfo2)
+long bench_heap_bytes(void);                 // malloc'd from the arenas and not freed (mallinfo2 uordblks)
 long bench_raise_nofile(void);               // soft RLIMIT_NOFILE := hard; returns the new limit
 double bench_process_cpu_seconds(int pid);   // /proc/PID/stat utime + stime
 long bench_listen_overflows(void);           // TcpExt ListenOverflows from /proc/net/netstat
