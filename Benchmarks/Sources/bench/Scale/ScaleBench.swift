@@ -110,7 +110,6 @@ struct ScaleBench {
         let connections = settings.tlsFanOutConnections
         bench_malloc_trim()
         let rssBefore = bench_rss_bytes()
-        let heapBefore = bench_heap_bytes()
         let cpu0 = bench_cpu_seconds()
         let serverCPU0 = bench_process_cpu_seconds(serverPID)
         let outcome = try await Task.detached { try await client.tlsFanOut(connections: connections, size: 1024) }.value
@@ -120,11 +119,9 @@ struct ScaleBench {
         results.add("tls-fanout connect all s", client.name, outcome.connectSeconds)
         results.add("tls-fanout total s", client.name, outcome.totalSeconds)
         results.add("tls-fanout RSS KiB/conn", client.name, perConnection)
-        let heapPerConnection = Double(outcome.heapOpenBytes - heapBefore) / Double(connections) / 1024
-        results.add("tls-fanout heap KiB/conn", client.name, heapPerConnection)
         results.add("tls-fanout CPU µs/conn", client.name, cpu)
         results.add("tls-fanout server CPU µs/conn", client.name, serverCPU)
-        return "connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection, heap \(format(heapPerConnection)) KiB/connection, client CPU \(format(cpu)) µs/connection, server CPU \(format(serverCPU)) µs/connection"
+        return "connect all \(format(outcome.connectSeconds)) s, total \(format(outcome.totalSeconds)) s, RSS \(format(perConnection)) KiB/connection, client CPU \(format(cpu)) µs/connection, server CPU \(format(serverCPU)) µs/connection"
     }
 
     private func roundRobin(_ client: any TLSScaleClient, connections: Int, into results: inout Results) async throws -> String {

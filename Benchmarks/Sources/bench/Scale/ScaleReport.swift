@@ -12,7 +12,6 @@ struct ScaleReport {
         var rows: [(String, String)] = [
             ("tls-fanout connect all s", "tls-fanout: connect all, s"),
             ("tls-fanout RSS KiB/conn", "tls-fanout: RSS KiB per open connection"),
-            ("tls-fanout heap KiB/conn", "tls-fanout: heap in use KiB per open connection"),
             ("tls-fanout total s", "tls-fanout: total, s"),
             ("tls-fanout CPU µs/conn", "tls-fanout: client CPU µs per connection (connect, exchange, close)"),
             ("tls-fanout server CPU µs/conn", "tls-fanout: server CPU µs per connection"),
