@@ -227,8 +227,6 @@ public actor CurlMulti {
     ///   others for set-up failures; `CancellationError` if the task is cancelled meanwhile, in
     ///   which case everything the attempt used is released at once.
     public nonisolated func connect(to url: String, options: ConnectionOptions = ConnectionOptions()) async throws -> AsyncConnection {
-        // Parsed on the caller's thread: the engine's executor is what many concurrent connects
-        // queue for, so it does only what needs the multi handle.
         try Task.checkCancellation()
         // The set-up's turn first (``SetUpLimit``): this frame is all a waiting connect holds.
         let turn = try await setUpTurns.enter(timeout: options.connectTimeout)
@@ -239,6 +237,8 @@ public actor CurlMulti {
     /// ``connect(to:options:)`` in the set-up's turn.
     private nonisolated func connect(parsing url: String, options: ConnectionOptions,
                                      waitedForTurn: UInt64) async throws -> AsyncConnection {
+        // Parsed and prepared on the caller's thread: the engine's executor is what many
+        // concurrent connects queue for, so it does only what needs the multi handle.
         let record: ConnectionRecord
         do {
             let target = try ConnectionTarget(parsing: url)

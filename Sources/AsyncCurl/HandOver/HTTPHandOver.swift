@@ -65,7 +65,9 @@ enum LoadedCurl {
     /// `/etc/ssl/certs/ca-certificates.crt`) is there to read: only then may a connection without
     /// ``TLSOptions/caFile`` drop the default CA directory (see ``TLSOptions/caDirectory``).
     static let hasDefaultCAFile: Bool = {
-        guard let path = curl_version_info(CURLVERSION_TENTH).pointee.cainfo else { return false }
+        let info = curl_version_info(CURLVERSION_TENTH).pointee
+        // `cainfo` exists in the struct from CURLVERSION_SEVENTH (libcurl 7.70.0) on.
+        guard info.age.rawValue >= CURLVERSION_SEVENTH.rawValue, let path = info.cainfo else { return false }
         return access(path, R_OK) == 0
     }()
 }
