@@ -23,6 +23,50 @@ struct FanOutResult: Sendable {
     var heapOpenBytes: Int
 }
 
+/// The fan-out's readings around a client's own connects and exchanges: the time until `open`
+/// returns every connection open, resident memory and heap while all are, then every
+/// `exchange` at once (each closes its connection) until the last is done.
+func measureFanOut<Connection: Sendable>(
+    open: () async throws -> [Connection],
+    exchange: @escaping @Sendable (Connection) async throws -> Void
+) async throws -> FanOutResult {
+    let start = bench_now_ns()
+    let connections = try await open()
+    let connected = bench_now_ns()
+    let rss = bench_rss_bytes()
+    let heap = bench_heap_bytes()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for connection in connections {
+            group.addTask { try await exchange(connection) }
+        }
+        try await group.waitForAll()
+    }
+    let end = bench_now_ns()
+    return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
+                        totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
+}
+
+/// A fan-out exchange over AsyncCurl: `message` out, as many bytes back, close.
+func echoAndClose(_ connection: AsyncConnection, _ message: [UInt8]) async throws {
+    try await connection.send(message)
+    _ = try await connection.receive(exactly: message.count)
+    await connection.close()
+}
+
+/// A fan-out exchange over SwiftNIO: `message` out, as many bytes back, close.
+func echoAndClose(_ channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>, _ message: ByteBuffer) async throws {
+    let size = message.readableBytes
+    try await channel.executeThenClose { inbound, outbound in
+        try await outbound.write(message)
+        var received = 0
+        for try await buffer in inbound {
+            received += buffer.readableBytes
+            if received >= size { break }
+        }
+        guard received >= size else { throw BenchFailure("end of stream") }
+    }
+}
+
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
@@ -145,33 +189,18 @@ struct AsyncCurlClient: BenchClient {
     private func fanOutHere(connections: Int, size: Int) async throws -> FanOutResult {
         let url = "tcp://127.0.0.1:\(server.fanOutPort)"
         let multi = self.multi
-        let start = bench_now_ns()
-        let open = try await withThrowingTaskGroup(of: AsyncConnection.self) { group in
-            for _ in 0..<connections {
-                group.addTask { try await multi.connect(to: url) }
-            }
-            var open: [AsyncConnection] = []
-            open.reserveCapacity(connections)
-            for try await connection in group { open.append(connection) }
-            return open
-        }
-        let connected = bench_now_ns()
-        let rss = bench_rss_bytes()
-        let heap = bench_heap_bytes()
         let message = [UInt8](repeating: 0x66, count: size)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for connection in open {
-                group.addTask {
-                    try await connection.send(message)
-                    _ = try await connection.receive(exactly: size)
-                    await connection.close()
+        return try await measureFanOut(open: {
+            try await withThrowingTaskGroup(of: AsyncConnection.self) { group in
+                for _ in 0..<connections {
+                    group.addTask { try await multi.connect(to: url) }
                 }
+                var open: [AsyncConnection] = []
+                open.reserveCapacity(connections)
+                for try await connection in group { open.append(connection) }
+                return open
             }
-            try await group.waitForAll()
-        }
-        let end = bench_now_ns()
-        return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
+        }, exchange: { try await echoAndClose($0, message) })
     }
 }
 
@@ -256,39 +285,18 @@ struct NIOClient: BenchClient {
 
     func fanOut(connections: Int, size: Int) async throws -> FanOutResult {
         let port = server.fanOutPort
-        let start = bench_now_ns()
-        let open = try await withThrowingTaskGroup(of: NIOAsyncChannel<ByteBuffer, ByteBuffer>.self) { group in
-            for _ in 0..<connections {
-                group.addTask { try await connect(port: port) }
-            }
-            var open: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
-            open.reserveCapacity(connections)
-            for try await channel in group { open.append(channel) }
-            return open
-        }
-        let connected = bench_now_ns()
-        let rss = bench_rss_bytes()
-        let heap = bench_heap_bytes()
         let message = ByteBuffer(repeating: 0x66, count: size)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for channel in open {
-                group.addTask {
-                    try await channel.executeThenClose { inbound, outbound in
-                        try await outbound.write(message)
-                        var received = 0
-                        for try await buffer in inbound {
-                            received += buffer.readableBytes
-                            if received >= size { break }
-                        }
-                        guard received >= size else { throw BenchFailure("end of stream") }
-                    }
+        return try await measureFanOut(open: {
+            try await withThrowingTaskGroup(of: NIOAsyncChannel<ByteBuffer, ByteBuffer>.self) { group in
+                for _ in 0..<connections {
+                    group.addTask { try await connect(port: port) }
                 }
+                var open: [NIOAsyncChannel<ByteBuffer, ByteBuffer>] = []
+                open.reserveCapacity(connections)
+                for try await channel in group { open.append(channel) }
+                return open
             }
-            try await group.waitForAll()
-        }
-        let end = bench_now_ns()
-        return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
+        }, exchange: { try await echoAndClose($0, message) })
     }
 }
 

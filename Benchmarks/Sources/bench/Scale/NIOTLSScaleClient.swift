@@ -65,31 +65,9 @@ struct NIOTLSScaleClient: TLSScaleClient {
     }
 
     func tlsFanOut(connections: Int, size: Int) async throws -> FanOutResult {
-        let start = bench_now_ns()
-        let open = try await openAll(connections)
-        let connected = bench_now_ns()
-        let rss = bench_rss_bytes()
-        let heap = bench_heap_bytes()
         let message = ByteBuffer(repeating: 0x66, count: size)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for channel in open {
-                group.addTask {
-                    try await channel.executeThenClose { inbound, outbound in
-                        try await outbound.write(message)
-                        var received = 0
-                        for try await buffer in inbound {
-                            received += buffer.readableBytes
-                            if received >= size { break }
-                        }
-                        guard received >= size else { throw BenchFailure("end of stream") }
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-        let end = bench_now_ns()
-        return FanOutResult(connectSeconds: Double(connected - start) / 1e9,
-                            totalSeconds: Double(end - start) / 1e9, rssOpenBytes: rss, heapOpenBytes: heap)
+        return try await measureFanOut(open: { try await openAll(connections) },
+                                       exchange: { try await echoAndClose($0, message) })
     }
 
     func tlsRoundRobin(connections: Int, warmup: Int, count: Int, size: Int) async throws -> RoundRobinOutcome {
