@@ -70,6 +70,30 @@ final class Daemon: Sendable {
         }
     }
 
+    /// Starts a daemon that listens on `portCount` free loopback ports, written into its
+    /// configuration by `start` (given the attempt's number, from 1, and the ports), and waits
+    /// until every port accepts connections. The ports are picked before the daemon starts, so
+    /// another process may take one in between: a daemon that exits while starting is tried
+    /// again with new ports, `attempts` times in all.
+    static func startListening(portCount: Int, attempts: Int = 3,
+                               _ start: (_ attempt: Int, _ ports: [Int]) throws -> Daemon) async throws -> (Daemon, [Int]) {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let ports = try (0..<portCount).map { _ in try freeLoopbackPort() }
+            let daemon = try start(attempt, ports)
+            do {
+                for port in ports {
+                    try await daemon.waitUntilListening(on: port)
+                }
+            } catch PeerError.exited where attempt < attempts {
+                // Most likely another process took one of the ports in between.
+                continue
+            }
+            return (daemon, ports)
+        }
+    }
+
     /// Waits until the daemon's output has a line starting with `prefix` and returns the rest of
     /// that line. For peers that choose their own port and print it.
     func waitForLine(startingWith prefix: String, timeout: Duration = .seconds(10)) async throws -> String {

@@ -85,29 +85,17 @@ final class DovecotPeer: Sendable {
         }
         let directory = try TemporaryDirectory(tls == nil ? "dovecot-plain" : "dovecot-tls")
         try Self.prepare(directory)
-        var attempt = 0
-        while true {
-            attempt += 1
-            let ports = try (0..<(tls == nil ? 2 : 4)).map { _ in try freeLoopbackPort() }
+        let (daemon, ports) = try await Daemon.startListening(portCount: tls == nil ? 2 : 4) { attempt, ports in
             let config = try directory.write("dovecot-\(attempt).conf", Self.config(in: directory, tls: tls, ports: ports))
-            let daemon = try Daemon(name: "dovecot", executable: executable, arguments: ["-F", "-c", config],
-                                    logPath: directory.file("dovecot-\(attempt).log"))
-            do {
-                for port in ports {
-                    try await daemon.waitUntilListening(on: port)
-                }
-            } catch PeerError.exited where attempt < 3 {
-                // Most likely another process took one of the ports in between.
-                continue
-            }
-            self.daemon = daemon
-            imapPort = ports[0]
-            pop3Port = ports[1]
-            imapsPort = tls == nil ? nil : ports[2]
-            pop3sPort = tls == nil ? nil : ports[3]
-            self.directory = directory
-            return
+            return try Daemon(name: "dovecot", executable: executable, arguments: ["-F", "-c", config],
+                              logPath: directory.file("dovecot-\(attempt).log"))
         }
+        self.daemon = daemon
+        imapPort = ports[0]
+        pop3Port = ports[1]
+        imapsPort = tls == nil ? nil : ports[2]
+        pop3sPort = tls == nil ? nil : ports[3]
+        self.directory = directory
     }
 
     deinit {

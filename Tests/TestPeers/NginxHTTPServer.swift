@@ -96,29 +96,17 @@ final class NginxHTTPServer: Sendable {
         try directory.write("htpasswd", "\(Self.basicUser):\(hash)\n")
         try directory.write("locations.conf", Self.locations(in: directory))
 
-        var attempt = 0
-        while true {
-            attempt += 1
-            let ports = try (0..<3).map { _ in try freeLoopbackPort() }
+        let (daemon, ports) = try await Daemon.startListening(portCount: 3) { attempt, ports in
             let config = try directory.write("nginx-\(attempt).conf", Self.config(in: directory, identity: identity, ports: ports))
-            let daemon = try Daemon(name: "nginx", executable: executable,
-                                    arguments: ["-p", d, "-c", config, "-e", directory.file("error.log"), "-g", "daemon off;"],
-                                    logPath: directory.file("nginx-\(attempt).out"))
-            do {
-                for port in ports {
-                    try await daemon.waitUntilListening(on: port)
-                }
-            } catch PeerError.exited where attempt < 3 {
-                // Most likely another process took one of the ports in between.
-                continue
-            }
-            self.daemon = daemon
-            httpPort = ports[0]
-            httpsPort = ports[1]
-            h2cPort = ports[2]
-            self.directory = directory
-            return
+            return try Daemon(name: "nginx", executable: executable,
+                              arguments: ["-p", d, "-c", config, "-e", directory.file("error.log"), "-g", "daemon off;"],
+                              logPath: directory.file("nginx-\(attempt).out"))
         }
+        self.daemon = daemon
+        httpPort = ports[0]
+        httpsPort = ports[1]
+        h2cPort = ports[2]
+        self.directory = directory
     }
 
     deinit {
