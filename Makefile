@@ -95,7 +95,11 @@ bench: deps
 SANITIZERS_DIR := Tests/Sanitizers
 SANITIZE_ENV   ?= AC_SOAK_SECONDS=20 AC_STORM_LATENCY_MS=5000
 TSAN_OPTIONS_FOR_TESTS := suppressions=$(CURDIR)/$(SANITIZERS_DIR)/tsan.supp:second_deadlock_stack=1
-ASAN_OPTIONS_FOR_TESTS := detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1
+# No strict_string_checks: it makes strtol's interceptor check up to a NUL that the parse never
+# reaches, and libcurl 7.88.1's FTP reply parser (ftp.c ftp_endofresp: strtol on a reply code in
+# its unterminated 64 KiB receive buffer, reading 4 bytes) then fails every FTP test. Without it
+# the interceptors still check every byte a string function really reads.
+ASAN_OPTIONS_FOR_TESTS := detect_leaks=1:detect_stack_use_after_return=1
 LSAN_OPTIONS_FOR_TESTS := suppressions=$(CURDIR)/$(SANITIZERS_DIR)/lsan.supp:print_suppressions=0
 # ld.gold prints hundreds of "Cannot export local symbol '__asan_check_...'" warnings for every
 # AddressSanitizer link; the toolchain's lld links the same binaries without a word.

@@ -194,6 +194,7 @@ extension CurlMulti {
         let facts = curlLock.withLock { () -> TransferFacts in
             let facts = EasyHandle(raw: record.easy).transferFacts()
             if error == nil, !record.headDelivered { head = record.fallbackHead() }
+            releasePauseBuffers(record)
             if let multi { _ = curl_multi_remove_handle(multi, record.easy) }
             record.free()
             return facts
@@ -205,6 +206,26 @@ extension CurlMulti {
             continuation.resume(throwing: error ?? CancellationError())
         }
         record.stream.finish(ResponseStream.Completion(facts: facts, trailerFields: record.trailerFields, error: error))
+    }
+
+    /// Frees what libcurl holds back for a transfer paused on receiving, before the transfer is
+    /// taken out of the multi handle. libcurl 7.88.1 frees those pause buffers only when the
+    /// connection has no other transfer: a stream cancelled while paused on an HTTP/2
+    /// connection that other streams still use leaked them, up to the stream's window (curl
+    /// issue 10971, fixed in 8.1.0). Unpausing hands them to the write callback, which refuses
+    /// them, and libcurl frees each buffer even when the callback fails. Only then: unpausing
+    /// also opens the stream's window, so the server sends more of a body nobody reads until
+    /// the stream's reset reaches it. Called with the curl lock held, after `record` left
+    /// `transfers`.
+    private func releasePauseBuffers(_ record: TransferRecord) {
+        guard record.receivePaused else { return }
+        let handle = EasyHandle(raw: record.easy)
+        guard handle.long(CURLINFO_HTTP_VERSION) == Int(CURL_HTTP_VERSION_2_0) else { return }
+        let connection = handle.connectionAddresses
+        guard transfers.values.contains(where: { EasyHandle(raw: $0.easy).connectionAddresses == connection }) else { return }
+        record.receivePaused = false
+        record.discardsBody = true
+        _ = curl_easy_pause(record.easy, Int32(record.sendPaused ? CURLPAUSE_SEND : 0))
     }
 
     /// The consumer or the producer made room: resume the paused direction.

@@ -31,7 +31,7 @@ let transferHeaderCallback: curl_write_callback = { data, size, count, userdata 
 /// `CURLOPT_WRITEFUNCTION`: body bytes, into the response stream; pauses when it is full.
 let transferWriteCallback: curl_write_callback = { data, size, count, userdata in
     let length = size * count
-    guard let record = record(userdata) else { return 0 }
+    guard let record = record(userdata), !record.discardsBody else { return 0 }
     if !record.headDelivered { record.deliverHead(record.fallbackHead()) }
     guard length > 0, let data else { return length }
     let bytes = Array(UnsafeRawBufferPointer(start: data, count: length))

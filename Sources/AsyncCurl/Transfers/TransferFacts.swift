@@ -70,6 +70,22 @@ public struct TransferFacts: Sendable, Hashable {
 }
 
 extension EasyHandle {
+    /// The addresses of a transfer's connection, as libcurl last reported them: two transfers in
+    /// flight with the same ones share a connection (HTTP/2 streams). Over a Unix socket every
+    /// connection to one path looks the same.
+    struct ConnectionAddresses: Equatable {
+        var localIP: String?
+        var localPort: Int?
+        var remoteIP: String?
+        var remotePort: Int?
+    }
+
+    /// Call it holding the engine's curl lock.
+    var connectionAddresses: ConnectionAddresses {
+        ConnectionAddresses(localIP: string(CURLINFO_LOCAL_IP), localPort: long(CURLINFO_LOCAL_PORT),
+                            remoteIP: string(CURLINFO_PRIMARY_IP), remotePort: long(CURLINFO_PRIMARY_PORT))
+    }
+
     /// The facts of a finished transfer. Call it holding the engine's curl lock.
     func transferFacts() -> TransferFacts {
         var facts = TransferFacts()

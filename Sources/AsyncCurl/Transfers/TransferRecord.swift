@@ -56,6 +56,9 @@ final class TransferRecord {
     var receivePaused = false
     /// The read callback answered `CURL_READFUNC_PAUSE` and the transfer was not resumed since.
     var sendPaused = false
+    /// The transfer is being taken out of the multi handle: the write callback refuses every
+    /// byte (see `CurlMulti.releasePauseBuffers`).
+    var discardsBody = false
 
     /// An HTTP or HTTPS URL: the header callback's lines are HTTP heads.
     let isHTTP: Bool
