@@ -101,9 +101,10 @@ extension AsyncCurlTests {
         /// Streams cancelled while paused on an HTTP/2 connection that another transfer still
         /// uses: libcurl 7.88.1 kept the bytes it held back for each (its pause buffer, up to
         /// 256 KiB here) until the process ended, because it frees them only when the
-        /// connection has no other transfer (curl issue 10971, fixed in 8.1.0). Forty such cancellations leaked 8.7 MiB (some 256 KiB each, some less); the
-        /// engine now releases the buffers before it takes the transfer out (8–30 KiB of noise).
-        /// Measured with glibc's heap count.
+        /// connection has no other transfer (curl issue 10971, fixed in 8.1.0). Forty such
+        /// cancellations leaked 8.7 MiB (some 256 KiB each, some less); the engine now releases
+        /// the buffers before it takes the transfer out (1–30 KiB of noise). Measured with
+        /// glibc's heap count.
         @Test(.requires(.nginx, .openssl), .enabled(if: memoryChecksApply))
         func cancellingPausedStreamsOnASharedConnectionLeavesNothingBehind() async throws {
             let server = try await NginxHTTPServer()
