@@ -211,12 +211,12 @@ extension CurlMulti {
     /// Frees what libcurl holds back for a transfer paused on receiving, before the transfer is
     /// taken out of the multi handle. libcurl 7.88.1 frees those pause buffers only when the
     /// connection has no other transfer: a stream cancelled while paused on an HTTP/2
-    /// connection that other streams still use leaked them, up to 256 KiB each in the tests
-    /// (curl issue 10971, fixed in 8.1.0). Unpausing hands them to the write callback, which refuses
-    /// them, and libcurl frees each buffer even when the callback fails. Only then: unpausing
-    /// also opens the stream's window, so the server sends more of a body nobody reads until
-    /// the stream's reset reaches it. Called with the curl lock held, after `record` left
-    /// `transfers`.
+    /// connection that other streams still use leaked them (a 16 KiB DATA frame each in the
+    /// tests, 253 KiB once; curl issue 10971, fixed in 8.1.0). Unpausing hands them to the write
+    /// callback, which refuses them, and libcurl frees each buffer even when the callback
+    /// fails. Only then: unpausing also opens the stream's window, so the server sends more of
+    /// a body nobody reads until the stream's reset reaches it. Called with the curl lock held,
+    /// after `record` left `transfers`.
     private func releasePauseBuffers(_ record: TransferRecord) {
         guard record.receivePaused else { return }
         let handle = EasyHandle(raw: record.easy)
