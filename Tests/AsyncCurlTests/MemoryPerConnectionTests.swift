@@ -67,22 +67,16 @@ extension AsyncCurlTests {
             /// The line ``report()`` prints for ``measureInChildProcess(count:setUpLimit:)``.
             static let resultPrefix = "MemoryPerConnectionTests result:"
 
+            /// Reads a ``resultLine`` back; `nil` if `line` is not one.
+            static func parsing(resultLine line: Substring) -> Measurement? {
+                let numbers = line.dropFirst(resultPrefix.count).split(separator: " ").compactMap { Int($0) }
+                guard numbers.count == 4, numbers[0] > 0 else { return nil }
+                return Measurement(connections: numbers[0], heapBytes: numbers[1], residentBytes: numbers[2],
+                                   residentAfterTrimBytes: numbers[3])
+            }
+
             var resultLine: String {
                 "\(Self.resultPrefix) \(connections) \(heapBytes) \(residentBytes) \(residentAfterTrimBytes)"
-            }
-
-            init(connections: Int, heapBytes: Int, residentBytes: Int, residentAfterTrimBytes: Int) {
-                self.connections = connections
-                self.heapBytes = heapBytes
-                self.residentBytes = residentBytes
-                self.residentAfterTrimBytes = residentAfterTrimBytes
-            }
-
-            init?(resultLine: Substring) {
-                let numbers = resultLine.dropFirst(Self.resultPrefix.count).split(separator: " ").compactMap { Int($0) }
-                guard numbers.count == 4, numbers[0] > 0 else { return nil }
-                self.init(connections: numbers[0], heapBytes: numbers[1], residentBytes: numbers[2],
-                          residentAfterTrimBytes: numbers[3])
             }
         }
 
@@ -176,7 +170,7 @@ extension AsyncCurlTests {
                 executable, "--testing-library", "swift-testing", "--filter", "MemoryPerConnectionTests/report",
             ], timeout: .seconds(120))
             guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix(Measurement.resultPrefix) }),
-                  let measurement = Measurement(resultLine: line) else {
+                  let measurement = Measurement.parsing(resultLine: line) else {
                 throw SilentListener.Failure(description: "no measurement from \(executable):\n\(output)")
             }
             return measurement

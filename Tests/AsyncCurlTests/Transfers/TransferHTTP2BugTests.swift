@@ -203,13 +203,12 @@ extension AsyncCurlTests {
         }
 
         /// Runs `body` while a transfer of `url`, paused, holds its connection; then cancels it.
-        private func withPausedSibling<T>(_ multi: CurlMulti, _ url: String, _ options: TransferOptions,
-                                          _ body: () async throws -> T) async throws -> T {
+        private func withPausedSibling(_ multi: CurlMulti, _ url: String, _ options: TransferOptions,
+                                       _ body: () async throws -> Void) async throws {
             let sibling = try await multi.execute(url, options: options)
             try await waitUntil("the sibling to pause") { await multi.receivePausedCount == 1 }
-            let result = try await body()
+            try await body()
             withExtendedLifetime(sibling) {}
-            return result
         }
     }
 }
