@@ -90,10 +90,33 @@ protocol BenchClient: Sendable {
 
 let chunkSize = Int(BENCH_CHUNK)
 
+/// A family of scenarios that `--scenarios` selects by a scenario's own name or the family's.
+protocol ScenarioFamily: RawRepresentable<String>, CaseIterable {
+    static var group: String { get }
+}
+
+extension ScenarioFamily {
+    static func selected(by names: Set<String>) -> [Self] {
+        allCases.filter { names.contains(group) || names.contains($0.rawValue) }
+    }
+}
+
 func header(_ mode: Int, message: Int = 0, total: Int = 0) -> [UInt8] {
     var bytes = [UInt8](repeating: 0, count: Int(BENCH_HEADER_SIZE))
     bench_make_header(&bytes, UInt32(mode), UInt32(message), UInt64(total))
     return bytes
+}
+
+/// Asks the bench server for `total` bytes (`BENCH_MODE_SOURCE`) and reads them all.
+func receiveFromSource(_ connection: AsyncConnection, total: Int) async throws {
+    try await connection.send(header(BENCH_MODE_SOURCE, total: total))
+    var received = 0
+    while received < total {
+        guard let chunk = try await connection.receive(maxLength: chunkSize) else {
+            throw BenchFailure("end of stream after \(received) bytes")
+        }
+        received += chunk.count
+    }
 }
 
 // MARK: - AsyncCurl
@@ -151,14 +174,7 @@ struct AsyncCurlClient: BenchClient {
 
     private func receiveHere(url: String, options: ConnectionOptions, total: Int) async throws {
         let connection = try await multi.connect(to: url, options: options)
-        try await connection.send(header(BENCH_MODE_SOURCE, total: total))
-        var received = 0
-        while received < total {
-            guard let chunk = try await connection.receive(maxLength: chunkSize) else {
-                throw BenchFailure("end of stream after \(received) bytes")
-            }
-            received += chunk.count
-        }
+        try await receiveFromSource(connection, total: total)
         await connection.close()
     }
 

@@ -5,16 +5,12 @@ import NIOPosix
 /// The TLS scale scenarios of issue 17: many TLS connections at once (`tls-fanout`), the cost of
 /// a round trip with many open (`tls-roundrobin`), and two TLS streams on one engine or two
 /// (`tls-parallel`). `--scenarios tls-scale` selects all three.
-enum ScaleScenario: String, CaseIterable, Sendable {
+enum ScaleScenario: String, ScenarioFamily, Sendable {
     case fanOut = "tls-fanout"
     case roundRobin = "tls-roundrobin"
     case parallel = "tls-parallel"
 
     static let group = "tls-scale"
-
-    static func selected(by names: Set<String>) -> [ScaleScenario] {
-        allCases.filter { names.contains(group) || names.contains($0.rawValue) }
-    }
 }
 
 /// The TLS scale part of a bench run: its clients and the round loop.

@@ -57,7 +57,7 @@ struct TLSParallelBench: Sendable {
         let start = bench_now_ns()
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             for connection in connections {
-                tasks.addTask { try await Self.receive(connection, total: bytesPerStream) }
+                tasks.addTask { try await receiveFromSource(connection, total: bytesPerStream) }
             }
             try await tasks.waitForAll()
         }
@@ -68,17 +68,6 @@ struct TLSParallelBench: Sendable {
         let bytes = Double(bytesPerStream * variant.streams)
         return Outcome(mibPerSecond: bytes / Double(1 << 20) / seconds, cpuPerGiB: cpu / (bytes / Double(1 << 30)),
                        clientCPUPercent: 100 * cpu / seconds, serverCPUPercent: 100 * serverCPU / seconds)
-    }
-
-    private static func receive(_ connection: AsyncConnection, total: Int) async throws {
-        try await connection.send(header(BENCH_MODE_SOURCE, total: total))
-        var received = 0
-        while received < total {
-            guard let chunk = try await connection.receive(maxLength: chunkSize) else {
-                throw BenchFailure("end of stream after \(received) bytes")
-            }
-            received += chunk.count
-        }
     }
 
     func stop() async {

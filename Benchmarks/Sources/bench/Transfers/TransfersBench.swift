@@ -4,17 +4,13 @@ import Foundation
 
 /// The transfer scenarios: libcurl's own requests through `CurlMulti.execute` against the
 /// alternatives, all against one nginx. `--scenarios transfers` selects all four.
-enum TransferScenario: String, CaseIterable, Sendable {
+enum TransferScenario: String, ScenarioFamily, Sendable {
     case gets = "tr-gets"
     case h2 = "tr-h2"
     case download = "tr-download"
     case upload = "tr-upload"
 
     static let group = "transfers"
-
-    static func selected(by names: Set<String>) -> [TransferScenario] {
-        allCases.filter { names.contains(group) || names.contains($0.rawValue) }
-    }
 }
 
 enum TransferClientName: String, CaseIterable {

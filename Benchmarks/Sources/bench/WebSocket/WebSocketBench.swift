@@ -4,7 +4,7 @@ import NIOPosix
 
 /// The WebSocket scenarios: echoes through Hummingbird's server in this process. `--scenarios
 /// websocket` selects all four; each can be named on its own.
-enum WebSocketScenario: String, CaseIterable, Sendable {
+enum WebSocketScenario: String, ScenarioFamily, Sendable {
     case echo = "ws-echo"
     case echoDeflate = "ws-echo-deflate"
     case bulk = "ws-bulk"
@@ -23,10 +23,6 @@ enum WebSocketScenario: String, CaseIterable, Sendable {
         case .bulk: "ws 1 MiB"
         case .bulkDeflate: "ws 1 MiB deflate"
         }
-    }
-
-    static func selected(by names: Set<String>) -> [WebSocketScenario] {
-        allCases.filter { names.contains(group) || names.contains($0.rawValue) }
     }
 }
 
